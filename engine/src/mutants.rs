@@ -1,0 +1,138 @@
+//! Seeded bugs: the suite's own test. Each [`Mutant`] is a real bug class from
+//! SPEC.md section 4. With the `mutants` feature one of them can be switched on
+//! at run time, per thread, so parallel explorer workers can each test a
+//! different one; without the feature [`active`] is always false and the
+//! checks compile away.
+
+use std::fmt;
+
+/// One seeded bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Mutant {
+    /// The header is written before the data fsync (data fsync skipped).
+    HeaderBeforeDataSync,
+    /// The header fsync is skipped; the flush is acknowledged anyway.
+    HeaderSyncSkipped,
+    /// The directory is not fsynced after the compaction rename.
+    NoDirSyncAfterRename,
+    /// A header is accepted without checking its checksum.
+    TornHeaderAccepted,
+    /// Recovery gives up instead of falling back to an older header.
+    NoHeaderFallback,
+    /// Truncating a bad tail is not made durable.
+    TruncateNotDurable,
+    /// Catch-up skips the newest header of the old file.
+    CatchupSkipsNewest,
+    /// Catch-up replays only up to H0: mutations during the copy are lost.
+    CatchupOnlyToH0,
+    /// After the switch the flusher keeps writing to the old file.
+    FlusherWritesOldFile,
+    /// PiTR keeps only the tip header.
+    PitrOnlyTip,
+    /// PiTR keeps two headers in one window.
+    PitrTwoPerWindow,
+    /// Tombstones above the purge bound are purged (delete resurrected).
+    PurgeAboveBound,
+    /// Local-doc counters are not recomputed after catch-up.
+    StaleCountersAfterCatchup,
+    /// A failed fsync is ignored and the flush acknowledged.
+    FsyncErrorIgnored,
+    /// After recovery seqnos restart below the recovered update_seq.
+    SeqnoReused,
+    /// Compaction holds the store lock through the copy (flusher starves).
+    LockThroughCopy,
+    /// A stale `.compact` file is taken as authoritative on open.
+    CompactFileAuthoritative,
+}
+
+impl Mutant {
+    /// Every seeded bug, in SPEC order.
+    pub const ALL: [Mutant; 17] = [
+        Mutant::HeaderBeforeDataSync,
+        Mutant::HeaderSyncSkipped,
+        Mutant::NoDirSyncAfterRename,
+        Mutant::TornHeaderAccepted,
+        Mutant::NoHeaderFallback,
+        Mutant::TruncateNotDurable,
+        Mutant::CatchupSkipsNewest,
+        Mutant::CatchupOnlyToH0,
+        Mutant::FlusherWritesOldFile,
+        Mutant::PitrOnlyTip,
+        Mutant::PitrTwoPerWindow,
+        Mutant::PurgeAboveBound,
+        Mutant::StaleCountersAfterCatchup,
+        Mutant::FsyncErrorIgnored,
+        Mutant::SeqnoReused,
+        Mutant::LockThroughCopy,
+        Mutant::CompactFileAuthoritative,
+    ];
+
+    /// A short kebab-case name for command lines and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::HeaderBeforeDataSync => "header-before-data-sync",
+            Mutant::HeaderSyncSkipped => "header-sync-skipped",
+            Mutant::NoDirSyncAfterRename => "no-dir-sync-after-rename",
+            Mutant::TornHeaderAccepted => "torn-header-accepted",
+            Mutant::NoHeaderFallback => "no-header-fallback",
+            Mutant::TruncateNotDurable => "truncate-not-durable",
+            Mutant::CatchupSkipsNewest => "catchup-skips-newest",
+            Mutant::CatchupOnlyToH0 => "catchup-only-to-h0",
+            Mutant::FlusherWritesOldFile => "flusher-writes-old-file",
+            Mutant::PitrOnlyTip => "pitr-only-tip",
+            Mutant::PitrTwoPerWindow => "pitr-two-per-window",
+            Mutant::PurgeAboveBound => "purge-above-bound",
+            Mutant::StaleCountersAfterCatchup => "stale-counters-after-catchup",
+            Mutant::FsyncErrorIgnored => "fsync-error-ignored",
+            Mutant::SeqnoReused => "seqno-reused",
+            Mutant::LockThroughCopy => "lock-through-copy",
+            Mutant::CompactFileAuthoritative => "compact-file-authoritative",
+        }
+    }
+
+    /// Parse a [`Mutant::name`].
+    pub fn from_name(name: &str) -> Option<Mutant> {
+        Mutant::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+impl fmt::Display for Mutant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(feature = "mutants")]
+thread_local! {
+    static ACTIVE: std::cell::Cell<Option<Mutant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Switch one seeded bug on for this thread (None: the correct engine).
+/// Without the `mutants` feature this does nothing.
+pub fn set(mutant: Option<Mutant>) {
+    #[cfg(feature = "mutants")]
+    ACTIVE.with(|a| a.set(mutant));
+    #[cfg(not(feature = "mutants"))]
+    let _ = mutant;
+}
+
+/// The seeded bug switched on for this thread, if any.
+pub fn current() -> Option<Mutant> {
+    #[cfg(feature = "mutants")]
+    return ACTIVE.with(|a| a.get());
+    #[cfg(not(feature = "mutants"))]
+    None
+}
+
+/// Whether `mutant` is switched on for this thread.
+#[inline]
+pub fn active(mutant: Mutant) -> bool {
+    #[cfg(feature = "mutants")]
+    return current() == Some(mutant);
+    #[cfg(not(feature = "mutants"))]
+    {
+        let _ = mutant;
+        false
+    }
+}

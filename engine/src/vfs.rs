@@ -1,0 +1,155 @@
+//! The one door between the engine and the disk.
+//!
+//! Every byte the engine reads or writes, every fsync, rename and unlink, goes
+//! through [`Vfs`] and [`VfsFile`]. [`StdVfs`] implements them over `std::fs`
+//! (the only place in the engine that touches `std::fs`); the `failpoints`
+//! crate's `SimVfs` implements them in memory with exact crash semantics.
+//!
+//! # What the engine assumes of the disk
+//! - A write that returned Ok is *not* durable; only a later `sync` of the same
+//!   file that returned Ok makes it so (and makes the file's length durable).
+//! - A failed `sync` may have dropped the dirty data it was syncing (Linux
+//!   does). A later successful `sync` proves nothing about it, so the engine
+//!   never retries an fsync: it poisons itself and asks to be reopened.
+//! - Creating, renaming and unlinking a file are durable only after
+//!   [`Vfs::sync_dir`] of its directory returned Ok.
+//! - Writes are atomic at no granularity: a crash may tear a write at any
+//!   512-byte sector, and unsynced writes may reach the disk in any order.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How to open a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Read only; the file must exist.
+    Read,
+    /// Read and write; the file must exist.
+    ReadWrite,
+    /// Read and write; create the file if it does not exist (never truncates).
+    Create,
+}
+
+/// An open file. Positional I/O only, so one handle can be shared between
+/// the flusher (appending) and readers (snapshots) without a cursor.
+pub trait VfsFile: Send + Sync + fmt::Debug {
+    /// Fill `buf` from `offset`; reading past the end is an `UnexpectedEof` error.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Write all of `buf` at `offset`, growing the file if needed.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// The current length in bytes (including unsynced writes).
+    fn len(&self) -> io::Result<u64>;
+    /// Truncate or extend (with zeroes) to `len` bytes.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Make every write and length change of this file durable (fsync).
+    fn sync(&self) -> io::Result<()>;
+}
+
+/// A file system: files by path plus the directory operations the engine needs.
+pub trait Vfs: Send + Sync + fmt::Debug {
+    /// Open a file. See [`OpenMode`].
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn VfsFile>>;
+    /// Rename `from` to `to`, replacing `to` if it exists. Durable only after
+    /// [`Vfs::sync_dir`].
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Unlink a file. Durable only after [`Vfs::sync_dir`].
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// The names (not paths) of the files in `dir`, sorted.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Make the directory's entries (creates, renames, unlinks) durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Create `dir` and its parents if missing.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Whether `path` names an existing file.
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(false);
+        };
+        let name = name.to_string_lossy();
+        Ok(self.list(dir)?.iter().any(|n| *n == name))
+    }
+}
+
+/// The real file system, through `std::fs`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdVfs;
+
+#[derive(Debug)]
+struct StdFile {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl VfsFile for StdFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.file, buf, offset)
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        self.file.sync_all().map_err(|e| {
+            io::Error::new(e.kind(), format!("fsync {}: {e}", self.path.display()))
+        })
+    }
+}
+
+impl Vfs for StdVfs {
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn VfsFile>> {
+        let mut opts = std::fs::OpenOptions::new();
+        match mode {
+            OpenMode::Read => opts.read(true),
+            OpenMode::ReadWrite => opts.read(true).write(true),
+            OpenMode::Create => opts.read(true).write(true).create(true),
+        };
+        let file = opts.open(path)?;
+        Ok(Arc::new(StdFile {
+            file,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        std::fs::File::open(dir)?.sync_all()
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        Ok(path.is_file())
+    }
+}

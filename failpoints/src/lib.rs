@@ -1,0 +1,1 @@
+//! The simulated disk, crash injection and failpoint coverage.

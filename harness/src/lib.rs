@@ -1,0 +1,2 @@
+//! Scenarios, the deterministic scheduler and the runner.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! The reference model and the checker.
+#![forbid(unsafe_code)]
