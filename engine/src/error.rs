@@ -42,6 +42,9 @@ pub enum Error {
     /// A previous write or fsync failed; the store must be reopened.
     #[error("store is poisoned by an earlier I/O error ({0}); reopen it")]
     Poisoned(String),
+    /// The store lock is held by a compaction phase; try again later.
+    #[error("the store lock is held by compaction")]
+    Busy,
     /// A second compaction was requested while one runs.
     #[error("a compaction is already running")]
     CompactionRunning,

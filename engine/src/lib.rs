@@ -1,14 +1,35 @@
 //! A couchstore-style append-only key-value store whose flusher keeps
 //! committing while compaction copies the file in the background.
 //!
+//! - [`vfs`]: the one door to the disk ([`Vfs`], [`StdVfs`]).
+//! - [`format`]: blocks, checksummed chunks, headers.
+//! - [`btree`]: copy-on-write B+trees with reduces.
+//! - [`store`]: open/recovery, the flusher's commit protocol, reads.
+//! - [`compaction`]: copy without the lock, catch up, switch; PiTR.
+//! - [`failpoints`]: the catalog of crash points; [`mutants`]: seeded bugs.
+//!
 //! See `ARCHITECTURE.md` at the repository root for the code map.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod btree;
+mod commit;
+pub mod config;
+pub mod doc;
 pub mod error;
 pub mod failpoints;
+pub mod format;
+pub mod inspect;
 pub mod mutants;
+pub mod recovery;
+pub mod snapshot;
+pub mod store;
 pub mod vfs;
 
+pub use config::{Clock, Config, ManualClock, PitrConfig, RecoveryPolicy, SystemClock};
+pub use doc::{Counters, DocInfo, SeqEntry};
 pub use error::{Error, Result};
+pub use format::Header;
+pub use snapshot::{Snapshot, VerifyReport};
+pub use store::{CommitInfo, HeaderInfo, OpenReport, Stats, Store};
 pub use vfs::{OpenMode, StdVfs, Vfs, VfsFile};

@@ -1,0 +1,426 @@
+//! Copy-on-write B+trees over chunks.
+//!
+//! A modification rewrites only the nodes on the paths to the changed keys
+//! and returns a new root; old roots stay readable, which is what makes every
+//! old header a consistent snapshot. Interior entries hold the last key of
+//! their child and the child's reduce. Nodes are never merged when they get
+//! small (couchstore does not rebalance either); empty nodes disappear.
+//!
+//! Children are always written before their parent, so a child's offset is
+//! below its parent's: a reader rejects any other pointer as corruption,
+//! which also rules out cycles in a damaged file.
+
+use crate::error::{Error, Result};
+use crate::format::{put_bytes, put_reduce, AppendFile, ChunkSource, NodePtr, Reader, Reduce};
+use std::cmp::Ordering;
+use std::ops::Bound;
+
+const LEAF: u8 = 0;
+const INTERIOR: u8 = 1;
+/// Deeper than this is corruption: fan-out >= 2 with 2^40 entries is 40 deep.
+const MAX_DEPTH: usize = 48;
+
+/// What a leaf entry contributes to its subtree's reduce.
+pub type LeafReduce = fn(key: &[u8], value: &[u8]) -> Result<Reduce>;
+
+/// One insert-or-replace (`Some`) or remove (`None`).
+pub type Action = (Vec<u8>, Option<Vec<u8>>);
+
+#[derive(Debug)]
+enum Node {
+    Leaf(Vec<(Vec<u8>, Vec<u8>)>),
+    Interior(Vec<(Vec<u8>, NodePtr)>),
+}
+
+/// The shape of one tree: its fan-out and its reduce.
+#[derive(Clone, Copy, Debug)]
+pub struct Tree {
+    /// Maximum entries per node (at least 2).
+    pub fanout: usize,
+    /// Reduce of one leaf entry.
+    pub leaf_reduce: LeafReduce,
+}
+
+fn encode_leaf(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![LEAF];
+    out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+    for (k, v) in entries {
+        put_bytes(&mut out, k);
+        put_bytes(&mut out, v);
+    }
+    out
+}
+
+fn encode_interior(entries: &[(Vec<u8>, NodePtr)]) -> Vec<u8> {
+    let mut out = vec![INTERIOR];
+    out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+    for (k, p) in entries {
+        put_bytes(&mut out, k);
+        out.extend_from_slice(&p.pos.to_be_bytes());
+        put_reduce(&mut out, p.reduce);
+    }
+    out
+}
+
+fn read_node(src: &dyn ChunkSource, ptr: NodePtr) -> Result<Node> {
+    let bytes = src.chunk(ptr.pos)?;
+    let mut r = Reader::new(&bytes, ptr.pos, "tree node");
+    let kind = r.u8()?;
+    let count = r.u32()? as usize;
+    if count == 0 {
+        return Err(r.corrupt("empty node".into()));
+    }
+    let node = match kind {
+        LEAF => {
+            let mut entries = Vec::with_capacity(count.min(4096));
+            for _ in 0..count {
+                entries.push((r.bytes()?, r.bytes()?));
+            }
+            Node::Leaf(entries)
+        }
+        INTERIOR => {
+            let mut entries = Vec::with_capacity(count.min(4096));
+            for _ in 0..count {
+                let key = r.bytes()?;
+                let pos = r.u64()?;
+                if pos >= ptr.pos {
+                    return Err(r.corrupt(format!("child at {pos} not below its parent")));
+                }
+                entries.push((key, NodePtr { pos, reduce: r.reduce()? }));
+            }
+            Node::Interior(entries)
+        }
+        other => return Err(r.corrupt(format!("node kind {other}"))),
+    };
+    r.finish()?;
+    Ok(node)
+}
+
+/// Look `key` up.
+pub fn get(src: &dyn ChunkSource, root: Option<NodePtr>, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    let Some(mut ptr) = root else {
+        return Ok(None);
+    };
+    for _ in 0..MAX_DEPTH {
+        match read_node(src, ptr)? {
+            Node::Leaf(entries) => {
+                return Ok(entries
+                    .binary_search_by(|(k, _)| k.as_slice().cmp(key))
+                    .ok()
+                    .map(|i| entries[i].1.clone()));
+            }
+            Node::Interior(entries) => {
+                let i = entries.partition_point(|(last, _)| last.as_slice() < key);
+                let Some((_, child)) = entries.get(i) else {
+                    return Ok(None);
+                };
+                ptr = *child;
+            }
+        }
+    }
+    Err(Error::Corrupted {
+        offset: ptr.pos,
+        what: "tree deeper than any real tree".into(),
+    })
+}
+
+fn above_lower(key: &[u8], lo: Bound<&[u8]>) -> bool {
+    match lo {
+        Bound::Unbounded => true,
+        Bound::Included(l) => key >= l,
+        Bound::Excluded(l) => key > l,
+    }
+}
+
+fn below_upper(key: &[u8], hi: Bound<&[u8]>) -> bool {
+    match hi {
+        Bound::Unbounded => true,
+        Bound::Included(h) => key <= h,
+        Bound::Excluded(h) => key < h,
+    }
+}
+
+/// Visit every entry with a key in `lo..hi`, in key order, until `visit`
+/// returns false.
+pub fn range(
+    src: &dyn ChunkSource,
+    root: Option<NodePtr>,
+    lo: Bound<&[u8]>,
+    hi: Bound<&[u8]>,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
+) -> Result<()> {
+    if let Some(root) = root {
+        range_node(src, root, lo, hi, visit, 0)?;
+    }
+    Ok(())
+}
+
+fn range_node(
+    src: &dyn ChunkSource,
+    ptr: NodePtr,
+    lo: Bound<&[u8]>,
+    hi: Bound<&[u8]>,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
+    depth: usize,
+) -> Result<bool> {
+    if depth > MAX_DEPTH {
+        return Err(Error::Corrupted {
+            offset: ptr.pos,
+            what: "tree deeper than any real tree".into(),
+        });
+    }
+    match read_node(src, ptr)? {
+        Node::Leaf(entries) => {
+            for (k, v) in &entries {
+                if !above_lower(k, lo) {
+                    continue;
+                }
+                if !below_upper(k, hi) || !visit(k, v)? {
+                    return Ok(false);
+                }
+            }
+        }
+        Node::Interior(entries) => {
+            for (last, child) in &entries {
+                if !above_lower(last, lo) {
+                    continue;
+                }
+                if !range_node(src, *child, lo, hi, visit, depth + 1)? {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+impl Tree {
+    fn leaf_sum(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<Reduce> {
+        entries.iter().try_fold(Reduce::default(), |acc, (k, v)| {
+            Ok(acc.add((self.leaf_reduce)(k, v)?))
+        })
+    }
+
+    /// Split `n` entries into pieces of at most `fanout`, as even as possible.
+    fn pieces(&self, n: usize) -> Vec<usize> {
+        let count = n.div_ceil(self.fanout.max(2));
+        (0..count)
+            .map(|i| n / count + usize::from(i < n % count))
+            .collect()
+    }
+
+    fn write_leaves(
+        &self,
+        out: &mut AppendFile,
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<Vec<(Vec<u8>, NodePtr)>> {
+        let mut result = Vec::new();
+        let mut rest = entries.as_slice();
+        for size in self.pieces(entries.len()) {
+            let (piece, tail) = rest.split_at(size);
+            rest = tail;
+            let reduce = self.leaf_sum(piece)?;
+            let pos = out.append_chunk(&encode_leaf(piece));
+            let last = piece[piece.len() - 1].0.clone();
+            result.push((last, NodePtr { pos, reduce }));
+        }
+        Ok(result)
+    }
+
+    fn write_interiors(
+        &self,
+        out: &mut AppendFile,
+        entries: Vec<(Vec<u8>, NodePtr)>,
+    ) -> Vec<(Vec<u8>, NodePtr)> {
+        let mut result = Vec::new();
+        let mut rest = entries.as_slice();
+        for size in self.pieces(entries.len()) {
+            let (piece, tail) = rest.split_at(size);
+            rest = tail;
+            let reduce = piece
+                .iter()
+                .fold(Reduce::default(), |acc, (_, p)| acc.add(p.reduce));
+            let pos = out.append_chunk(&encode_interior(piece));
+            let last = piece[piece.len() - 1].0.clone();
+            result.push((last, NodePtr { pos, reduce }));
+        }
+        result
+    }
+
+    /// Apply `actions` (sorted by key, keys unique) and return the new root.
+    pub fn modify(
+        &self,
+        out: &mut AppendFile,
+        root: Option<NodePtr>,
+        actions: &[Action],
+    ) -> Result<Option<NodePtr>> {
+        debug_assert!(actions.windows(2).all(|w| w[0].0 < w[1].0), "actions not sorted");
+        if actions.is_empty() {
+            return Ok(root);
+        }
+        let mut level = match root {
+            Some(root) => self.modify_node(out, root, actions, 0)?,
+            None => {
+                let entries = actions
+                    .iter()
+                    .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+                    .collect::<Vec<_>>();
+                self.write_leaves(out, entries)?
+            }
+        };
+        while level.len() > 1 {
+            level = self.write_interiors(out, level);
+        }
+        Ok(level.pop().map(|(_, ptr)| ptr))
+    }
+
+    fn modify_node(
+        &self,
+        out: &mut AppendFile,
+        ptr: NodePtr,
+        actions: &[Action],
+        depth: usize,
+    ) -> Result<Vec<(Vec<u8>, NodePtr)>> {
+        if depth > MAX_DEPTH {
+            return Err(Error::Corrupted {
+                offset: ptr.pos,
+                what: "tree deeper than any real tree".into(),
+            });
+        }
+        match read_node(&*out, ptr)? {
+            Node::Leaf(entries) => self.write_leaves(out, merge(entries, actions)),
+            Node::Interior(children) => {
+                let mut rebuilt = Vec::with_capacity(children.len() + 1);
+                let mut rest = actions;
+                let last_index = children.len() - 1;
+                for (i, (last, child)) in children.into_iter().enumerate() {
+                    let take = if i == last_index {
+                        rest.len()
+                    } else {
+                        rest.partition_point(|(k, _)| k.as_slice() <= last.as_slice())
+                    };
+                    let (mine, tail) = rest.split_at(take);
+                    rest = tail;
+                    if mine.is_empty() {
+                        rebuilt.push((last, child));
+                    } else {
+                        rebuilt.extend(self.modify_node(out, child, mine, depth + 1)?);
+                    }
+                }
+                if rebuilt.is_empty() {
+                    return Ok(rebuilt);
+                }
+                Ok(self.write_interiors(out, rebuilt))
+            }
+        }
+    }
+
+    /// Walk the whole tree, checking key order, separator keys and reduces;
+    /// calls `visit` for every entry in key order. Returns the root's reduce.
+    pub fn verify(
+        &self,
+        src: &dyn ChunkSource,
+        root: Option<NodePtr>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<Reduce> {
+        let Some(root) = root else {
+            return Ok(Reduce::default());
+        };
+        let mut prev: Option<Vec<u8>> = None;
+        let (reduce, _) = self.verify_node(src, root, &mut prev, visit, 0)?;
+        if reduce != root.reduce {
+            return Err(Error::Verify(format!(
+                "root reduce {:?} differs from recount {reduce:?}",
+                root.reduce
+            )));
+        }
+        Ok(reduce)
+    }
+
+    fn verify_node(
+        &self,
+        src: &dyn ChunkSource,
+        ptr: NodePtr,
+        prev: &mut Option<Vec<u8>>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
+        depth: usize,
+    ) -> Result<(Reduce, Vec<u8>)> {
+        if depth > MAX_DEPTH {
+            return Err(Error::Corrupted {
+                offset: ptr.pos,
+                what: "tree deeper than any real tree".into(),
+            });
+        }
+        match read_node(src, ptr)? {
+            Node::Leaf(entries) => {
+                for (k, v) in &entries {
+                    if prev.as_ref().is_some_and(|p| p.as_slice() >= k.as_slice()) {
+                        return Err(Error::Verify(format!(
+                            "keys out of order in leaf at {}",
+                            ptr.pos
+                        )));
+                    }
+                    *prev = Some(k.clone());
+                    visit(k, v)?;
+                }
+                let last = entries[entries.len() - 1].0.clone();
+                Ok((self.leaf_sum(&entries)?, last))
+            }
+            Node::Interior(children) => {
+                let mut sum = Reduce::default();
+                let mut last_key = Vec::new();
+                for (last, child) in &children {
+                    let (reduce, max_key) = self.verify_node(src, *child, prev, visit, depth + 1)?;
+                    if reduce != child.reduce {
+                        return Err(Error::Verify(format!(
+                            "reduce of node at {} is {:?}, recount {reduce:?}",
+                            child.pos, child.reduce
+                        )));
+                    }
+                    if max_key != *last {
+                        return Err(Error::Verify(format!(
+                            "separator key of node at {} is not its last key",
+                            child.pos
+                        )));
+                    }
+                    sum = sum.add(reduce);
+                    last_key = max_key;
+                }
+                Ok((sum, last_key))
+            }
+        }
+    }
+}
+
+/// Merge sorted leaf entries with sorted actions.
+fn merge(entries: Vec<(Vec<u8>, Vec<u8>)>, actions: &[Action]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::with_capacity(entries.len() + actions.len());
+    let mut entries = entries.into_iter().peekable();
+    let mut actions = actions.iter().peekable();
+    loop {
+        let order = match (entries.peek(), actions.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((k, _)), Some((a, _))) => k.cmp(a),
+        };
+        match order {
+            Ordering::Less => out.extend(entries.next()),
+            Ordering::Greater | Ordering::Equal => {
+                if order == Ordering::Equal {
+                    entries.next();
+                }
+                if let Some((k, Some(v))) = actions.next() {
+                    out.push((k.clone(), v.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Read and decode the node at `ptr` without walking below it: how recovery
+/// checks that a header's roots are really there.
+pub fn check_node(src: &dyn ChunkSource, ptr: NodePtr) -> Result<()> {
+    read_node(src, ptr).map(|_| ())
+}

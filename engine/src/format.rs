@@ -1,0 +1,550 @@
+//! The on-disk format: blocks, chunks and headers.
+//!
+//! A file is cut into [`BLOCK_BYTES`]-byte blocks. The first byte of every
+//! block is a marker: [`MARKER_DATA`] or [`MARKER_HEADER`]. Data that crosses a
+//! block boundary gets a data marker inserted there, so a header can be found
+//! by looking only at block starts, and data never looks like a header.
+//!
+//! Every record is a chunk: `len: u32 BE | crc32c(payload): u32 BE | payload`.
+//! Positions are raw file offsets of the chunk's first byte.
+//!
+//! A header is a chunk that starts right after a header marker at a block
+//! start. It holds the format version, update_seq, purge_seq, timestamp, the
+//! offset of the previous header and the three tree roots.
+
+use crate::error::{Error, Result};
+use crate::vfs::VfsFile;
+use std::sync::Arc;
+
+/// Bytes per block.
+pub const BLOCK_BYTES: u64 = 4096;
+/// Marker byte of a block that holds data.
+pub const MARKER_DATA: u8 = 0x00;
+/// Marker byte of a block that starts with a header.
+pub const MARKER_HEADER: u8 = 0x01;
+/// Bytes of a chunk's prefix (length and checksum).
+pub const CHUNK_PREFIX_BYTES: usize = 8;
+/// The format version written in every header.
+pub const FORMAT_VERSION: u8 = 1;
+/// Chunks larger than this are taken as corruption rather than allocated.
+pub const MAX_CHUNK_BYTES: u32 = 64 << 20;
+
+/// Sum of a subtree, kept in interior nodes and in headers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Reduce {
+    /// Entries that are not deleted.
+    pub live: u64,
+    /// Entries that are tombstones.
+    pub deleted: u64,
+    /// Total body bytes of the entries.
+    pub bytes: u64,
+}
+
+impl Reduce {
+    /// The sum of two reduces.
+    pub fn add(self, other: Reduce) -> Reduce {
+        Reduce {
+            live: self.live + other.live,
+            deleted: self.deleted + other.deleted,
+            bytes: self.bytes + other.bytes,
+        }
+    }
+}
+
+/// A pointer to a tree node with the reduce of its subtree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NodePtr {
+    /// File offset of the node's chunk.
+    pub pos: u64,
+    /// Reduce of the whole subtree.
+    pub reduce: Reduce,
+}
+
+/// A commit header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Highest seqno in this commit.
+    pub update_seq: u64,
+    /// Highest seqno of a tombstone purged by compaction.
+    pub purge_seq: u64,
+    /// Commit time (seconds, from the store's clock).
+    pub timestamp: u64,
+    /// Offset of the previous header in this file, if any.
+    pub prev_header: Option<u64>,
+    /// Root of the by-id tree.
+    pub by_id: Option<NodePtr>,
+    /// Root of the by-seq tree.
+    pub by_seq: Option<NodePtr>,
+    /// Root of the local-docs tree.
+    pub local: Option<NodePtr>,
+}
+
+impl Header {
+    /// The header of a store that has never committed.
+    pub fn empty() -> Header {
+        Header {
+            update_seq: 0,
+            purge_seq: 0,
+            timestamp: 0,
+            prev_header: None,
+            by_id: None,
+            by_seq: None,
+            local: None,
+        }
+    }
+
+    /// Encode the header payload (without chunk prefix).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(160);
+        out.push(FORMAT_VERSION);
+        put_u64(&mut out, self.update_seq);
+        put_u64(&mut out, self.purge_seq);
+        put_u64(&mut out, self.timestamp);
+        put_opt_u64(&mut out, self.prev_header);
+        for root in [self.by_id, self.by_seq, self.local] {
+            put_opt_ptr(&mut out, root);
+        }
+        out
+    }
+
+    /// Decode a header payload read at `offset`.
+    pub fn decode(bytes: &[u8], offset: u64) -> Result<Header> {
+        let mut r = Reader::new(bytes, offset, "header");
+        let version = r.u8()?;
+        if version != FORMAT_VERSION {
+            return Err(r.corrupt(format!("header version {version}")));
+        }
+        let header = Header {
+            update_seq: r.u64()?,
+            purge_seq: r.u64()?,
+            timestamp: r.u64()?,
+            prev_header: r.opt_u64()?,
+            by_id: r.opt_ptr()?,
+            by_seq: r.opt_ptr()?,
+            local: r.opt_ptr()?,
+        };
+        r.finish()?;
+        if header.purge_seq > header.update_seq {
+            return Err(r.corrupt("header purge_seq above update_seq".into()));
+        }
+        if header.prev_header.is_some_and(|p| p >= offset) {
+            return Err(r.corrupt("header points forward to its previous header".into()));
+        }
+        Ok(header)
+    }
+}
+
+/// The CRC32C of `bytes`.
+pub fn checksum(bytes: &[u8]) -> u32 {
+    crc32c::crc32c(bytes)
+}
+
+/// Bytes a chunk of `payload_bytes` takes on disk starting at `pos`,
+/// markers included.
+fn raw_span(pos: u64, logical: u64) -> u64 {
+    // Walk block by block: each block start inside the span costs one byte.
+    let mut pos = pos;
+    let mut left = logical;
+    let start = pos;
+    while left > 0 {
+        if pos % BLOCK_BYTES == 0 {
+            pos += 1;
+            continue;
+        }
+        let room = BLOCK_BYTES - pos % BLOCK_BYTES;
+        let take = room.min(left);
+        pos += take;
+        left -= take;
+    }
+    pos - start
+}
+
+/// Read `len` logical bytes starting at raw offset `pos`, skipping the marker
+/// byte at each block start. Returns the bytes and the raw end offset.
+pub fn read_logical(file: &dyn VfsFile, pos: u64, len: u64) -> Result<(Vec<u8>, u64)> {
+    let span = raw_span(pos, len);
+    let mut raw = vec![0u8; span as usize];
+    file.read_exact_at(&mut raw, pos)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => Error::Corrupted {
+                offset: pos,
+                what: format!("chunk of {len} bytes runs past the end of the file"),
+            },
+            _ => Error::Io {
+                op: "read",
+                source: e,
+            },
+        })?;
+    let mut out = Vec::with_capacity(len as usize);
+    for (i, byte) in raw.iter().enumerate() {
+        let at = pos + i as u64;
+        if at % BLOCK_BYTES == 0 {
+            if *byte != MARKER_DATA {
+                return Err(Error::Corrupted {
+                    offset: at,
+                    what: format!("block marker {byte:#04x} inside a data chunk"),
+                });
+            }
+            continue;
+        }
+        out.push(*byte);
+    }
+    Ok((out, pos + span))
+}
+
+/// Read and verify the chunk at `pos`.
+pub fn read_chunk(file: &dyn VfsFile, pos: u64) -> Result<Vec<u8>> {
+    let (prefix, after) = read_logical(file, pos, CHUNK_PREFIX_BYTES as u64)?;
+    let (len, stored) = split_prefix(&prefix);
+    if len > MAX_CHUNK_BYTES {
+        return Err(Error::Corrupted {
+            offset: pos,
+            what: format!("chunk length {len}"),
+        });
+    }
+    let (payload, _) = read_logical(file, after, u64::from(len))?;
+    verify_checksum(&payload, stored, pos)?;
+    Ok(payload)
+}
+
+fn split_prefix(prefix: &[u8]) -> (u32, u32) {
+    let mut len = [0u8; 4];
+    let mut crc = [0u8; 4];
+    len.copy_from_slice(&prefix[..4]);
+    crc.copy_from_slice(&prefix[4..8]);
+    (u32::from_be_bytes(len), u32::from_be_bytes(crc))
+}
+
+fn verify_checksum(payload: &[u8], stored: u32, offset: u64) -> Result<()> {
+    let computed = checksum(payload);
+    if computed != stored {
+        return Err(Error::ChecksumMismatch {
+            offset,
+            stored,
+            computed,
+        });
+    }
+    Ok(())
+}
+
+/// Read the header whose block starts at `block_pos`.
+/// `check_crc` is false only for the seeded bug that accepts torn headers.
+pub fn read_header(file: &dyn VfsFile, block_pos: u64, check_crc: bool) -> Result<Header> {
+    debug_assert_eq!(block_pos % BLOCK_BYTES, 0);
+    let mut marker = [0u8; 1];
+    file.read_exact_at(&mut marker, block_pos)
+        .map_err(Error::io("read header marker"))?;
+    if marker[0] != MARKER_HEADER {
+        return Err(Error::Corrupted {
+            offset: block_pos,
+            what: format!("block marker {:#04x} where a header was expected", marker[0]),
+        });
+    }
+    let pos = block_pos + 1;
+    let (prefix, after) = read_logical(file, pos, CHUNK_PREFIX_BYTES as u64)?;
+    let (len, stored) = split_prefix(&prefix);
+    if len as u64 > BLOCK_BYTES - 1 - CHUNK_PREFIX_BYTES as u64 {
+        return Err(Error::Corrupted {
+            offset: block_pos,
+            what: format!("header length {len}"),
+        });
+    }
+    let (payload, _) = read_logical(file, after, u64::from(len))?;
+    if check_crc {
+        verify_checksum(&payload, stored, block_pos)?;
+    }
+    Header::decode(&payload, block_pos)
+}
+
+/// An append-only writer with a write-behind buffer: chunks are laid out in
+/// memory (markers included) and reach the file in one write per
+/// [`AppendFile::write_out`]. Reads of buffered positions are served from
+/// memory, so a commit can read nodes it has just laid out.
+#[derive(Debug)]
+pub struct AppendFile {
+    file: Arc<dyn VfsFile>,
+    buf_start: u64,
+    buf: Vec<u8>,
+}
+
+impl AppendFile {
+    /// Append at `end` (normally the file's length) of `file`.
+    pub fn new(file: Arc<dyn VfsFile>, end: u64) -> AppendFile {
+        AppendFile {
+            file,
+            buf_start: end,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The underlying file.
+    pub fn file(&self) -> &Arc<dyn VfsFile> {
+        &self.file
+    }
+
+    /// The raw offset the next byte will be written at.
+    pub fn end(&self) -> u64 {
+        self.buf_start + self.buf.len() as u64
+    }
+
+    /// Whether anything is waiting in the buffer.
+    pub fn has_pending(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    fn push_logical(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            if self.end() % BLOCK_BYTES == 0 {
+                self.buf.push(MARKER_DATA);
+            }
+            self.buf.push(*byte);
+        }
+    }
+
+    /// Lay out a chunk; returns its position.
+    pub fn append_chunk(&mut self, payload: &[u8]) -> u64 {
+        let pos = self.end();
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        debug_assert!(len <= MAX_CHUNK_BYTES, "chunk too large");
+        let mut prefix = [0u8; CHUNK_PREFIX_BYTES];
+        prefix[..4].copy_from_slice(&len.to_be_bytes());
+        prefix[4..].copy_from_slice(&checksum(payload).to_be_bytes());
+        self.push_logical(&prefix);
+        self.push_logical(payload);
+        pos
+    }
+
+    /// Lay out a header at the next block boundary; returns the block's
+    /// position. The gap before it is never written (it reads as zeroes).
+    pub fn append_header(&mut self, header: &Header) -> Result<u64> {
+        self.write_out()?;
+        let pos = self.end().div_ceil(BLOCK_BYTES) * BLOCK_BYTES;
+        let payload = header.encode();
+        assert!(
+            payload.len() + CHUNK_PREFIX_BYTES < BLOCK_BYTES as usize,
+            "a header must fit in one block"
+        );
+        self.buf_start = pos;
+        self.buf.push(MARKER_HEADER);
+        self.buf
+            .extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        self.buf.extend_from_slice(&checksum(&payload).to_be_bytes());
+        self.buf.extend_from_slice(&payload);
+        Ok(pos)
+    }
+
+    /// Write the buffer to the file in one call.
+    pub fn write_out(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all_at(&self.buf, self.buf_start)
+            .map_err(Error::io("write"))?;
+        self.buf_start += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Read a chunk, from the buffer if it is still there.
+    pub fn read_chunk(&self, pos: u64) -> Result<Vec<u8>> {
+        if pos >= self.buf_start && !self.buf.is_empty() {
+            let mem = MemFile {
+                base: self.buf_start,
+                bytes: &self.buf,
+            };
+            return read_chunk_from(&mem, pos);
+        }
+        read_chunk(self.file.as_ref(), pos)
+    }
+}
+
+/// Where chunks can be read from: a file, or an [`AppendFile`] with its buffer.
+pub trait ChunkSource {
+    /// Read and verify the chunk at `pos`.
+    fn chunk(&self, pos: u64) -> Result<Vec<u8>>;
+}
+
+impl ChunkSource for AppendFile {
+    fn chunk(&self, pos: u64) -> Result<Vec<u8>> {
+        self.read_chunk(pos)
+    }
+}
+
+impl ChunkSource for Arc<dyn VfsFile> {
+    fn chunk(&self, pos: u64) -> Result<Vec<u8>> {
+        read_chunk(self.as_ref(), pos)
+    }
+}
+
+/// The in-memory tail of an [`AppendFile`], readable like a file.
+#[derive(Debug)]
+struct MemFile<'a> {
+    base: u64,
+    bytes: &'a [u8],
+}
+
+fn read_chunk_from(mem: &MemFile<'_>, pos: u64) -> Result<Vec<u8>> {
+    let read = |at: u64, len: u64| -> Result<(Vec<u8>, u64)> {
+        let span = raw_span(at, len);
+        let start = (at - mem.base) as usize;
+        let raw = mem
+            .bytes
+            .get(start..start + span as usize)
+            .ok_or_else(|| Error::Corrupted {
+                offset: at,
+                what: "chunk runs past the write buffer".into(),
+            })?;
+        let out = raw
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (at + *i as u64) % BLOCK_BYTES != 0)
+            .map(|(_, b)| *b)
+            .collect();
+        Ok((out, at + span))
+    };
+    let (prefix, after) = read(pos, CHUNK_PREFIX_BYTES as u64)?;
+    let (len, stored) = split_prefix(&prefix);
+    let (payload, _) = read(after, u64::from(len))?;
+    verify_checksum(&payload, stored, pos)?;
+    Ok(payload)
+}
+
+// ---- little encoding helpers -------------------------------------------------
+
+pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+fn put_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => {
+            out.push(1);
+            put_u64(out, v);
+        }
+        None => out.push(0),
+    }
+}
+
+pub(crate) fn put_reduce(out: &mut Vec<u8>, r: Reduce) {
+    put_u64(out, r.live);
+    put_u64(out, r.deleted);
+    put_u64(out, r.bytes);
+}
+
+fn put_opt_ptr(out: &mut Vec<u8>, p: Option<NodePtr>) {
+    match p {
+        Some(p) => {
+            out.push(1);
+            put_u64(out, p.pos);
+            put_reduce(out, p.reduce);
+        }
+        None => out.push(0),
+    }
+}
+
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// A bounds-checked decoder: running off the end is `Corrupted`, not a panic.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    offset: u64,
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8], offset: u64, what: &'static str) -> Reader<'a> {
+        Reader {
+            bytes,
+            at: 0,
+            offset,
+            what,
+        }
+    }
+
+    pub(crate) fn corrupt(&self, detail: String) -> Error {
+        Error::Corrupted {
+            offset: self.offset,
+            what: format!("{}: {detail}", self.what),
+        }
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(self.corrupt(format!("truncated at byte {}", self.at)));
+        };
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32> {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(self.take(4)?);
+        Ok(u32::from_be_bytes(b))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.take(8)?);
+        Ok(u64::from_be_bytes(b))
+    }
+
+    pub(crate) fn bool(&mut self) -> Result<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(self.corrupt(format!("flag byte {other}"))),
+        }
+    }
+
+    pub(crate) fn bytes(&mut self) -> Result<Vec<u8>> {
+        let len = self.u32()? as usize;
+        Ok(self.take(len)?.to_vec())
+    }
+
+    fn opt_u64(&mut self) -> Result<Option<u64>> {
+        Ok(if self.bool()? { Some(self.u64()?) } else { None })
+    }
+
+    pub(crate) fn reduce(&mut self) -> Result<Reduce> {
+        Ok(Reduce {
+            live: self.u64()?,
+            deleted: self.u64()?,
+            bytes: self.u64()?,
+        })
+    }
+
+    fn opt_ptr(&mut self) -> Result<Option<NodePtr>> {
+        if !self.bool()? {
+            return Ok(None);
+        }
+        Ok(Some(NodePtr {
+            pos: self.u64()?,
+            reduce: self.reduce()?,
+        }))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.at == self.bytes.len()
+    }
+
+    pub(crate) fn finish(&self) -> Result<()> {
+        if !self.is_empty() {
+            return Err(self.corrupt(format!(
+                "{} trailing bytes",
+                self.bytes.len() - self.at
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! Opening a file: find the newest header whose checksum and roots verify,
+//! fall back past damaged ones, and durably cut off the tail after it.
+
+use crate::btree;
+use crate::config::RecoveryPolicy;
+use crate::error::{Error, Result};
+use crate::failpoint;
+use crate::format::{self, Header, BLOCK_BYTES, CHUNK_PREFIX_BYTES, MARKER_HEADER};
+use crate::mutants::{self, Mutant};
+use crate::vfs::VfsFile;
+use std::sync::Arc;
+
+/// Block starts read per call while scanning backwards.
+const SCAN_WINDOW_BLOCKS: u64 = 64;
+
+/// What recovery found in a file.
+#[derive(Clone, Debug)]
+pub struct Recovered {
+    /// The newest valid header (the empty header if there is none).
+    pub header: Header,
+    /// Its offset, if there is one.
+    pub pos: Option<u64>,
+    /// Where the next append goes (the end of the header chunk).
+    pub end: u64,
+    /// Bytes cut off after the header.
+    pub truncated_bytes: u64,
+    /// Damaged header blocks skipped on the way.
+    pub damaged_headers: Vec<u64>,
+}
+
+/// The raw offset just past the header chunk at `pos`.
+pub(crate) fn header_end(pos: u64, header: &Header) -> u64 {
+    pos + 1 + CHUNK_PREFIX_BYTES as u64 + header.encode().len() as u64
+}
+
+/// Read the header at `pos` and check that its roots are readable nodes.
+pub fn read_verified_header(file: &Arc<dyn VfsFile>, pos: u64) -> Result<Header> {
+    let check_crc = !mutants::active(Mutant::TornHeaderAccepted);
+    let header = format::read_header(file.as_ref(), pos, check_crc)?;
+    for root in [header.by_id, header.by_seq, header.local].into_iter().flatten() {
+        if root.pos >= pos {
+            return Err(Error::Corrupted {
+                offset: pos,
+                what: format!("header root at {} is not below the header", root.pos),
+            });
+        }
+        btree::check_node(file, root)?;
+    }
+    Ok(header)
+}
+
+/// Scan `file` backwards for the newest valid header (no writes).
+pub fn find_header(file: &Arc<dyn VfsFile>) -> Result<Recovered> {
+    let len = file.len().map_err(Error::io("file length"))?;
+    let mut damaged = Vec::new();
+    let mut next = (len > 0).then(|| (len - 1) / BLOCK_BYTES * BLOCK_BYTES);
+    while let Some(hi) = next {
+        let lo = hi.saturating_sub((SCAN_WINDOW_BLOCKS - 1) * BLOCK_BYTES);
+        let mut window = vec![0u8; (hi + 1 - lo) as usize];
+        file.read_exact_at(&mut window, lo)
+            .map_err(Error::io("scan for headers"))?;
+        let mut block = hi;
+        loop {
+            if window[(block - lo) as usize] == MARKER_HEADER {
+                match read_verified_header(file, block) {
+                    Ok(header) => {
+                        return Ok(Recovered {
+                            end: header_end(block, &header),
+                            header,
+                            pos: Some(block),
+                            truncated_bytes: 0,
+                            damaged_headers: damaged,
+                        })
+                    }
+                    Err(e) if e.is_corruption() => {
+                        if mutants::active(Mutant::NoHeaderFallback) {
+                            return Err(e);
+                        }
+                        damaged.push(block);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if block == lo {
+                break;
+            }
+            block -= BLOCK_BYTES;
+        }
+        next = (lo > 0).then(|| lo - BLOCK_BYTES);
+    }
+    Ok(Recovered {
+        header: Header::empty(),
+        pos: None,
+        end: 0,
+        truncated_bytes: 0,
+        damaged_headers: damaged,
+    })
+}
+
+/// Find the newest valid header and, per `policy`, durably truncate the tail.
+pub fn recover(file: &Arc<dyn VfsFile>, policy: RecoveryPolicy) -> Result<Recovered> {
+    let mut found = find_header(file)?;
+    if policy == RecoveryPolicy::Strict {
+        if let Some(&offset) = found.damaged_headers.first() {
+            return Err(Error::Corrupted {
+                offset,
+                what: "damaged header after the newest valid one (strict recovery)".into(),
+            });
+        }
+    }
+    let len = file.len().map_err(Error::io("file length"))?;
+    if found.end < len {
+        failpoint!("recovery::before_truncate");
+        file.set_len(found.end).map_err(Error::io("truncate tail"))?;
+        if !mutants::active(Mutant::TruncateNotDurable) {
+            file.sync().map_err(Error::io("fsync after truncate"))?;
+        }
+        failpoint!("recovery::after_truncate");
+        found.truncated_bytes = len - found.end;
+    }
+    Ok(found)
+}

@@ -1,0 +1,265 @@
+//! Read-only views of one header, and `verify`, the whole-header integrity
+//! check.
+
+use crate::btree;
+use crate::commit::Trees;
+use crate::doc::{self, Counters, DocInfo, IdValue, SeqEntry, SeqValue, COUNTERS_DOC};
+use crate::error::{Error, Result};
+use crate::format::{self, Header, Reduce};
+use crate::vfs::VfsFile;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+/// A header and the file it lives in: a consistent, immutable view.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub(crate) file: Arc<dyn VfsFile>,
+    pub(crate) header: Header,
+    pub(crate) pos: Option<u64>,
+    pub(crate) trees: Trees,
+}
+
+/// What [`Snapshot::verify`] counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Live documents.
+    pub live: u64,
+    /// Tombstones.
+    pub deleted: u64,
+    /// Body bytes.
+    pub bytes: u64,
+    /// Entries in by-seq.
+    pub by_seq_entries: u64,
+    /// Local documents.
+    pub local_docs: u64,
+}
+
+impl Snapshot {
+    /// The header this snapshot reads.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The header's offset (None for a store that never committed).
+    pub fn header_pos(&self) -> Option<u64> {
+        self.pos
+    }
+
+    fn load(&self, key: Vec<u8>, id: IdValue) -> Result<DocInfo> {
+        let value = if id.deleted || id.body_len == 0 {
+            Vec::new()
+        } else {
+            let body = format::read_chunk(self.file.as_ref(), id.body_pos)?;
+            if body.len() != id.body_len as usize {
+                return Err(Error::Corrupted {
+                    offset: id.body_pos,
+                    what: format!("body of {} bytes, index says {}", body.len(), id.body_len),
+                });
+            }
+            body
+        };
+        Ok(DocInfo {
+            key,
+            seqno: id.seqno,
+            deleted: id.deleted,
+            value,
+        })
+    }
+
+    /// The newest version of `key`, tombstones included.
+    pub fn get(&self, key: &[u8]) -> Result<Option<DocInfo>> {
+        match btree::get(&self.file, self.header.by_id, key)? {
+            Some(v) => Ok(Some(self.load(key.to_vec(), IdValue::decode(&v)?)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every document with a key in `lo..hi`, in key order, tombstones included.
+    pub fn scan(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<Vec<DocInfo>> {
+        let mut ids = Vec::new();
+        btree::range(&self.file, self.header.by_id, lo, hi, &mut |k, v| {
+            ids.push((k.to_vec(), IdValue::decode(v)?));
+            Ok(true)
+        })?;
+        ids.into_iter().map(|(k, id)| self.load(k, id)).collect()
+    }
+
+    /// Every document, in key order, tombstones included.
+    pub fn all_docs(&self) -> Result<Vec<DocInfo>> {
+        self.scan(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// The by-seq entries with seqno > `since`, in seqno order.
+    pub fn changes_since(&self, since: u64) -> Result<Vec<SeqEntry>> {
+        let lo = doc::seq_key(since);
+        let mut out = Vec::new();
+        btree::range(
+            &self.file,
+            self.header.by_seq,
+            Bound::Excluded(&lo),
+            Bound::Unbounded,
+            &mut |k, v| {
+                let sv = SeqValue::decode(v)?;
+                out.push(SeqEntry {
+                    seqno: doc::seq_from_key(k)?,
+                    key: sv.key,
+                    deleted: sv.deleted,
+                });
+                Ok(true)
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Full documents (bodies loaded) changed after `since`, in seqno order.
+    pub fn changed_docs_since(&self, since: u64) -> Result<Vec<DocInfo>> {
+        let lo = doc::seq_key(since);
+        let mut out = Vec::new();
+        btree::range(
+            &self.file,
+            self.header.by_seq,
+            Bound::Excluded(&lo),
+            Bound::Unbounded,
+            &mut |k, v| {
+                let sv = SeqValue::decode(v)?;
+                out.push((doc::seq_from_key(k)?, sv));
+                Ok(true)
+            },
+        )?;
+        out.into_iter()
+            .map(|(seqno, sv)| {
+                let id = IdValue {
+                    seqno,
+                    deleted: sv.deleted,
+                    body_pos: sv.body_pos,
+                    body_len: sv.body_len,
+                };
+                self.load(sv.key, id)
+            })
+            .collect()
+    }
+
+    /// Every local document, by name.
+    pub fn locals(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        btree::range(
+            &self.file,
+            self.header.local,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            &mut |k, v| {
+                out.push((k.to_vec(), v.to_vec()));
+                Ok(true)
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// One local document.
+    pub fn local(&self, name: &[u8]) -> Result<Option<Vec<u8>>> {
+        btree::get(&self.file, self.header.local, name)
+    }
+
+    /// The counters local document, if the header has one.
+    pub fn counters(&self) -> Result<Option<Counters>> {
+        self.local(COUNTERS_DOC)?
+            .map(|b| Counters::decode(&b))
+            .transpose()
+    }
+
+    /// Walk every tree of this header: key order, separator keys and reduces
+    /// of each tree; by-id and by-seq agree one to one; every body is
+    /// readable with the size the index says; the counters document equals a
+    /// recount; seqnos are within update_seq.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let h = &self.header;
+        let mut ids: BTreeMap<Vec<u8>, IdValue> = BTreeMap::new();
+        let id_reduce = self.trees.by_id.verify(&self.file, h.by_id, &mut |k, v| {
+            ids.insert(k.to_vec(), IdValue::decode(v)?);
+            Ok(())
+        })?;
+        for (key, id) in &ids {
+            if id.seqno > h.update_seq || id.seqno == 0 {
+                return Err(Error::Verify(format!(
+                    "key {key:?} has seqno {} outside 1..={}",
+                    id.seqno, h.update_seq
+                )));
+            }
+            if !id.deleted && id.body_len > 0 {
+                self.load(key.clone(), *id)?;
+            }
+        }
+        let mut seqs: BTreeMap<Vec<u8>, (u64, SeqValue)> = BTreeMap::new();
+        let mut by_seq_entries = 0u64;
+        let seq_reduce = self.trees.by_seq.verify(&self.file, h.by_seq, &mut |k, v| {
+            let seqno = doc::seq_from_key(k)?;
+            let sv = SeqValue::decode(v)?;
+            by_seq_entries += 1;
+            if let Some((other, _)) = seqs.insert(sv.key.clone(), (seqno, sv)) {
+                return Err(Error::Verify(format!(
+                    "by-seq holds key twice (seqnos {other} and {seqno})"
+                )));
+            }
+            Ok(())
+        })?;
+        if seqs.len() != ids.len() {
+            return Err(Error::Verify(format!(
+                "by-id has {} keys, by-seq {}",
+                ids.len(),
+                seqs.len()
+            )));
+        }
+        for (key, id) in &ids {
+            let agrees = seqs.get(key).is_some_and(|(seqno, sv)| {
+                *seqno == id.seqno
+                    && sv.deleted == id.deleted
+                    && sv.body_pos == id.body_pos
+                    && sv.body_len == id.body_len
+            });
+            if !agrees {
+                return Err(Error::Verify(format!(
+                    "by-id entry of key {key:?} (seqno {}) has no matching by-seq entry",
+                    id.seqno
+                )));
+            }
+        }
+        if id_reduce.live != seq_reduce.live || id_reduce.deleted != seq_reduce.deleted {
+            return Err(Error::Verify(format!(
+                "by-id reduce {id_reduce:?} differs from by-seq reduce {seq_reduce:?}"
+            )));
+        }
+        let mut local_docs = 0u64;
+        let mut counters = None;
+        let local_reduce: Reduce = self.trees.local.verify(&self.file, h.local, &mut |k, v| {
+            local_docs += 1;
+            if k == COUNTERS_DOC {
+                counters = Some(Counters::decode(v)?);
+            }
+            Ok(())
+        })?;
+        debug_assert_eq!(local_reduce.live, local_docs);
+        let recount = Counters {
+            live: id_reduce.live,
+            deleted: id_reduce.deleted,
+        };
+        match counters {
+            Some(c) if c != recount => {
+                return Err(Error::Verify(format!(
+                    "counters document says {c:?}, recount {recount:?}"
+                )))
+            }
+            None if !ids.is_empty() => {
+                return Err(Error::Verify("documents but no counters document".into()))
+            }
+            _ => {}
+        }
+        Ok(VerifyReport {
+            live: id_reduce.live,
+            deleted: id_reduce.deleted,
+            bytes: id_reduce.bytes,
+            by_seq_entries,
+            local_docs,
+        })
+    }
+}

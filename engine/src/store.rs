@@ -1,0 +1,444 @@
+//! The store: open a directory, queue mutations, flush them as commits, read.
+//!
+//! # Locking
+//! `Inner::state` is the memory lock: held briefly by every call. The *store
+//! lock* of SPEC.md (the one compaction takes for start, the final catch-up
+//! round and the switch) is a separate flag in the state,
+//! [`State::lock_held_by_compactor`]: while it is set a flush returns
+//! [`Error::Busy`] instead of committing. A compaction step takes and
+//! releases it within one call, so between steps it is always free — unless
+//! the lock-through-copy seeded bug is on, and then the flusher starves.
+
+use crate::commit::{self, Committer, LocalChanges, Trees};
+use crate::config::Config;
+use crate::doc::DocInfo;
+use crate::error::{Error, Result};
+use crate::failpoint;
+use crate::format::{self, AppendFile, Header};
+use crate::mutants::{self, Mutant};
+use crate::recovery::{self, Recovered};
+use crate::snapshot::Snapshot;
+use crate::vfs::{OpenMode, Vfs};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The file name of revision `rev` of store `name`.
+pub fn file_name(name: &str, rev: u64) -> String {
+    format!("{name}.couch.{rev}")
+}
+
+/// The file name compaction writes revision `rev` under until the switch.
+pub fn compact_file_name(name: &str, rev: u64) -> String {
+    format!("{name}.couch.{rev}.compact")
+}
+
+/// What a directory entry is to store `name`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A complete revision.
+    Revision(u64),
+    /// An unfinished compaction output.
+    Compact(u64),
+}
+
+/// Classify a directory entry (None: not this store's file).
+pub fn classify(name: &str, file: &str) -> Option<FileKind> {
+    let rest = file.strip_prefix(name)?.strip_prefix(".couch.")?;
+    if let Some(rev) = rest.strip_suffix(".compact") {
+        return rev.parse().ok().map(FileKind::Compact);
+    }
+    rest.parse().ok().map(FileKind::Revision)
+}
+
+/// What a successful flush committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// The header's update_seq (seqno of the batch's last mutation).
+    pub update_seq: u64,
+    /// The header's timestamp.
+    pub timestamp: u64,
+    /// The header's offset in the file.
+    pub header_pos: u64,
+    /// Mutations in the batch (before de-duplication by key).
+    pub mutations: usize,
+    /// The file revision it went to.
+    pub rev: u64,
+}
+
+/// A header in a store's header chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderInfo {
+    /// Offset of the header block.
+    pub pos: u64,
+    /// The header.
+    pub header: Header,
+}
+
+/// How an open went.
+#[derive(Clone, Debug, Default)]
+pub struct OpenReport {
+    /// The revision chosen.
+    pub rev: u64,
+    /// Files removed (lower revisions, `.compact` leftovers).
+    pub removed: Vec<String>,
+    /// Bytes of damaged tail truncated.
+    pub truncated_bytes: u64,
+    /// Damaged header blocks skipped.
+    pub damaged_headers: Vec<u64>,
+}
+
+/// Counters of what the store did, for reports and benchmarks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Flush commits.
+    pub commits: u64,
+    /// Flushes refused with [`Error::Busy`].
+    pub busy_flushes: u64,
+    /// Compactions that switched files.
+    pub compactions: u64,
+    /// Mutations replayed by the last compaction's locked catch-up round.
+    pub last_locked_replay: u64,
+    /// Catch-up rounds of the last compaction (locked one included).
+    pub last_catchup_rounds: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub rev: u64,
+    pub out: AppendFile,
+    pub tip_pos: Option<u64>,
+    pub header: Header,
+    pub queue: Vec<DocInfo>,
+    pub next_seqno: u64,
+    pub poisoned: Option<String>,
+    pub compaction_running: bool,
+    pub lock_held_by_compactor: bool,
+    pub stats: Stats,
+}
+
+impl State {
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(why) => Err(Error::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn poison(&mut self, e: &Error) {
+        if self.poisoned.is_none() {
+            self.poisoned = Some(e.to_string());
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub vfs: Arc<dyn Vfs>,
+    pub dir: PathBuf,
+    pub name: String,
+    pub config: Config,
+    pub trees: Trees,
+    pub state: Mutex<State>,
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, State>> {
+        self.state
+            .lock()
+            .map_err(|_| Error::Poisoned("a thread panicked while holding the store".into()))
+    }
+
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+}
+
+/// An open store. Cheap to clone; clones share everything.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Open (or create) store `name` in `dir`. The highest complete revision
+    /// wins; `.compact` leftovers and lower revisions are removed durably;
+    /// the chosen file is recovered per the configured [`RecoveryPolicy`](crate::RecoveryPolicy).
+    pub fn open(vfs: Arc<dyn Vfs>, dir: impl AsRef<Path>, name: &str, config: Config) -> Result<Store> {
+        Self::open_with_report(vfs, dir, name, config).map(|(s, _)| s)
+    }
+
+    /// [`Store::open`], also saying what recovery did.
+    pub fn open_with_report(
+        vfs: Arc<dyn Vfs>,
+        dir: impl AsRef<Path>,
+        name: &str,
+        config: Config,
+    ) -> Result<(Store, OpenReport)> {
+        let dir = dir.as_ref().to_path_buf();
+        if name.is_empty() || name.contains('/') {
+            return Err(Error::Invalid(format!("store name {name:?}")));
+        }
+        vfs.create_dir_all(&dir).map_err(Error::io("create dir"))?;
+        let names = vfs.list(&dir).map_err(Error::io("list dir"))?;
+        let mut revs = Vec::new();
+        let mut others = Vec::new();
+        for file in &names {
+            match classify(name, file) {
+                Some(FileKind::Revision(rev)) => revs.push((rev, file.clone())),
+                Some(FileKind::Compact(rev)) if mutants::active(Mutant::CompactFileAuthoritative) => {
+                    revs.push((rev, file.clone()))
+                }
+                Some(FileKind::Compact(_)) => others.push(file.clone()),
+                None => {}
+            }
+        }
+        revs.sort();
+        let (rev, file_name_chosen, created) = match revs.pop() {
+            Some((rev, file)) => (rev, file, false),
+            None => (1, file_name(name, 1), true),
+        };
+        others.extend(revs.into_iter().map(|(_, f)| f));
+
+        let path = dir.join(&file_name_chosen);
+        let file = vfs
+            .open(&path, if created { OpenMode::Create } else { OpenMode::ReadWrite })
+            .map_err(Error::io("open store file"))?;
+        if created {
+            vfs.sync_dir(&dir).map_err(Error::io("fsync dir after create"))?;
+        }
+        let mut report = OpenReport {
+            rev,
+            ..OpenReport::default()
+        };
+        if !others.is_empty() {
+            failpoint!("recovery::before_cleanup");
+            for other in &others {
+                vfs.remove(&dir.join(other)).map_err(Error::io("remove stale file"))?;
+            }
+            vfs.sync_dir(&dir).map_err(Error::io("fsync dir after cleanup"))?;
+            failpoint!("recovery::after_cleanup");
+            report.removed = others;
+        }
+        let Recovered {
+            header,
+            pos,
+            end,
+            truncated_bytes,
+            damaged_headers,
+        } = recovery::recover(&file, config.recovery)?;
+        report.truncated_bytes = truncated_bytes;
+        report.damaged_headers = damaged_headers;
+        let next_seqno = if mutants::active(Mutant::SeqnoReused) {
+            header.update_seq.max(1)
+        } else {
+            header.update_seq + 1
+        };
+        let state = State {
+            rev,
+            out: AppendFile::new(file, end),
+            tip_pos: pos,
+            header,
+            queue: Vec::new(),
+            next_seqno,
+            poisoned: None,
+            compaction_running: false,
+            lock_held_by_compactor: false,
+            stats: Stats::default(),
+        };
+        let trees = Trees::new(config.fanout);
+        let inner = Inner {
+            vfs,
+            dir,
+            name: name.to_string(),
+            config,
+            trees,
+            state: Mutex::new(state),
+        };
+        Ok((
+            Store {
+                inner: Arc::new(inner),
+            },
+            report,
+        ))
+    }
+
+    fn queue(&self, key: &[u8], value: &[u8], deleted: bool) -> Result<u64> {
+        let mut st = self.inner.lock()?;
+        st.check_writable()?;
+        let seqno = st.next_seqno;
+        st.next_seqno += 1;
+        st.queue.push(DocInfo {
+            key: key.to_vec(),
+            seqno,
+            deleted,
+            value: value.to_vec(),
+        });
+        Ok(seqno)
+    }
+
+    /// Queue a set; returns the seqno it will carry. Not durable until a
+    /// flush that includes it returns Ok.
+    pub fn set(&self, key: &[u8], value: &[u8]) -> Result<u64> {
+        self.queue(key, value, false)
+    }
+
+    /// Queue a delete (a tombstone); returns its seqno.
+    pub fn delete(&self, key: &[u8]) -> Result<u64> {
+        self.queue(key, &[], true)
+    }
+
+    /// Mutations waiting for a flush.
+    pub fn queue_len(&self) -> Result<usize> {
+        Ok(self.inner.lock()?.queue.len())
+    }
+
+    /// Persist the queue as one commit. Ok(None) if the queue was empty.
+    /// On any failure the store is poisoned: the batch may or may not be
+    /// durable, and nothing more is written until the store is reopened.
+    pub fn flush(&self) -> Result<Option<CommitInfo>> {
+        let mut st = self.inner.lock()?;
+        st.check_writable()?;
+        if st.lock_held_by_compactor {
+            st.stats.busy_flushes += 1;
+            return Err(Error::Busy);
+        }
+        if st.queue.is_empty() {
+            return Ok(None);
+        }
+        let batch = std::mem::take(&mut st.queue);
+        let mutations = batch.len();
+        let timestamp = self.inner.config.clock.now_secs();
+        match self.commit_batch(&mut st, batch, timestamp) {
+            Ok((pos, header)) => {
+                let info = CommitInfo {
+                    update_seq: header.update_seq,
+                    timestamp: header.timestamp,
+                    header_pos: pos,
+                    mutations,
+                    rev: st.rev,
+                };
+                st.header = header;
+                st.tip_pos = Some(pos);
+                st.stats.commits += 1;
+                Ok(Some(info))
+            }
+            Err(e) => {
+                st.poison(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn commit_batch(&self, st: &mut State, batch: Vec<DocInfo>, timestamp: u64) -> Result<(u64, Header)> {
+        let base = st.header.clone();
+        let locals = LocalChanges {
+            docs: Vec::new(),
+            recount: true,
+        };
+        let mut header = commit::apply(&mut st.out, &self.inner.trees, &base, batch, locals)?;
+        header.timestamp = timestamp.max(base.timestamp);
+        header.prev_header = st.tip_pos;
+        let pos = commit::commit(&mut st.out, &header, Committer::Flusher)?;
+        Ok((pos, header))
+    }
+
+    /// A snapshot of the newest commit.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let st = self.inner.lock()?;
+        Ok(Snapshot {
+            file: st.out.file().clone(),
+            header: st.header.clone(),
+            pos: st.tip_pos,
+            trees: self.inner.trees,
+        })
+    }
+
+    /// The newest committed version of `key` (tombstones included).
+    pub fn get(&self, key: &[u8]) -> Result<Option<DocInfo>> {
+        self.snapshot()?.get(key)
+    }
+
+    /// Every header of the current file, newest first.
+    pub fn headers(&self) -> Result<Vec<HeaderInfo>> {
+        let snap = self.snapshot()?;
+        let mut out = Vec::new();
+        let mut next = snap.pos.map(|pos| (pos, snap.header.clone()));
+        while let Some((pos, header)) = next {
+            next = match header.prev_header {
+                Some(prev) => Some((prev, format::read_header(snap.file.as_ref(), prev, true)?)),
+                None => None,
+            };
+            out.push(HeaderInfo { pos, header });
+        }
+        Ok(out)
+    }
+
+    /// A snapshot of the header at `pos` in the current file.
+    pub fn snapshot_at_header(&self, pos: u64) -> Result<Snapshot> {
+        let file = self.inner.lock()?.out.file().clone();
+        let header = recovery::read_verified_header(&file, pos)?;
+        Ok(Snapshot {
+            file,
+            header,
+            pos: Some(pos),
+            trees: self.inner.trees,
+        })
+    }
+
+    fn snapshot_where(&self, pick: impl Fn(&Header) -> bool) -> Result<Option<Snapshot>> {
+        let headers = self.headers()?;
+        match headers.into_iter().find(|h| pick(&h.header)) {
+            Some(h) => self.snapshot_at_header(h.pos).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The newest retained header with timestamp <= `timestamp` (PiTR).
+    pub fn snapshot_at(&self, timestamp: u64) -> Result<Option<Snapshot>> {
+        self.snapshot_where(|h| h.timestamp <= timestamp)
+    }
+
+    /// The newest retained header with update_seq <= `seqno` (PiTR).
+    pub fn snapshot_at_seqno(&self, seqno: u64) -> Result<Option<Snapshot>> {
+        self.snapshot_where(|h| h.update_seq <= seqno)
+    }
+
+    /// Verify the newest header's trees (see [`Snapshot::verify`]).
+    pub fn verify(&self) -> Result<crate::snapshot::VerifyReport> {
+        self.snapshot()?.verify()
+    }
+
+    /// Verify every header of the current file.
+    pub fn verify_all(&self) -> Result<()> {
+        for h in self.headers()? {
+            self.snapshot_at_header(h.pos)?.verify()?;
+        }
+        Ok(())
+    }
+
+    /// The current file revision.
+    pub fn rev(&self) -> Result<u64> {
+        Ok(self.inner.lock()?.rev)
+    }
+
+    /// The path of the current file.
+    pub fn current_path(&self) -> Result<PathBuf> {
+        let rev = self.rev()?;
+        Ok(self.inner.path(&file_name(&self.inner.name, rev)))
+    }
+
+    /// What the store did so far.
+    pub fn stats(&self) -> Result<Stats> {
+        Ok(self.inner.lock()?.stats.clone())
+    }
+
+    /// Why the store refuses writes, if it does.
+    pub fn poisoned(&self) -> Result<Option<String>> {
+        Ok(self.inner.lock()?.poisoned.clone())
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+}

@@ -1,0 +1,276 @@
+//! What a crash does to the state that was not yet synced.
+//!
+//! [`CrashMode`] names the modes; the functions here turn a file's durable
+//! bytes plus its log of unsynced operations into its post-crash bytes, and
+//! decide how much of a directory's unsynced history survives. All choices
+//! come from the PRNG passed in, so one seed gives one image.
+
+use std::fmt;
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+/// Torn writes are torn at this granularity: a disk writes a 512-byte sector
+/// entirely or not at all, but a longer write may reach the disk in part.
+/// Sectors are aligned to absolute file offsets (sector `k` is the bytes
+/// `k * 512 .. (k + 1) * 512`).
+pub const SECTOR_BYTES: u64 = 512;
+
+/// What the lost sectors of a torn write hold after the crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TornFill {
+    /// What they held before the write (zeroes past the old end of the file).
+    Old,
+    /// Zeroes: the file system sized the file but never wrote the sector.
+    Zero,
+    /// Seeded random bytes: the sector held stale data from elsewhere.
+    Garbage,
+}
+
+/// How a crash treats what was not synced. [`CrashMode::choose`] picks one
+/// per crash from the seed; a run can also force one.
+///
+/// Whatever the mode, everything synced survives: the bytes and length of a
+/// file as of its last successful `sync`, and a directory's entries as of its
+/// last successful `sync_dir`. The modes differ only in what else survives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CrashMode {
+    /// Nothing unsynced survives: no unsynced write or `set_len`, no unsynced
+    /// create, rename or unlink. Exactly one image.
+    DropUnsynced,
+    /// Everything survives, as after a process crash that left the kernel
+    /// running: the image is the state the engine last saw.
+    KeepAll,
+    /// A seed-chosen subset of each file's unsynced writes and `set_len`s
+    /// survives, applied in a seed-chosen order (reordering within the last
+    /// sync barrier); of each directory's unsynced entry changes, a
+    /// seed-chosen prefix survives (a journal commits them in order).
+    KeepSubset,
+    /// As [`CrashMode::KeepSubset`], and each surviving write may be torn:
+    /// a seed-chosen subset of its 512-byte sectors reaches the disk, the
+    /// others hold [`TornFill`]. A torn write still extends the file to its
+    /// end. The fill touches only the bytes the write covered, never bytes
+    /// outside it, so a torn append cannot damage what was synced before it.
+    Torn {
+        /// What the lost sectors hold.
+        fill: TornFill,
+    },
+    /// Every unsynced write survives, in order, but no unsynced `set_len`
+    /// does (a lost growth or truncation); directories as in
+    /// [`CrashMode::KeepSubset`].
+    LoseSetLen,
+}
+
+impl CrashMode {
+    /// Every mode, in the order [`CrashMode::choose`] indexes them.
+    pub const ALL: [CrashMode; 7] = [
+        CrashMode::DropUnsynced,
+        CrashMode::KeepAll,
+        CrashMode::KeepSubset,
+        CrashMode::Torn {
+            fill: TornFill::Old,
+        },
+        CrashMode::Torn {
+            fill: TornFill::Zero,
+        },
+        CrashMode::Torn {
+            fill: TornFill::Garbage,
+        },
+        CrashMode::LoseSetLen,
+    ];
+
+    /// One mode, uniformly, from the PRNG.
+    pub fn choose<R: Rng + ?Sized>(rng: &mut R) -> CrashMode {
+        CrashMode::ALL[rng.gen_range(0..CrashMode::ALL.len())]
+    }
+
+    /// A short kebab-case name for command lines and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashMode::DropUnsynced => "drop-unsynced",
+            CrashMode::KeepAll => "keep-all",
+            CrashMode::KeepSubset => "keep-subset",
+            CrashMode::Torn {
+                fill: TornFill::Old,
+            } => "torn-old",
+            CrashMode::Torn {
+                fill: TornFill::Zero,
+            } => "torn-zero",
+            CrashMode::Torn {
+                fill: TornFill::Garbage,
+            } => "torn-garbage",
+            CrashMode::LoseSetLen => "lose-set-len",
+        }
+    }
+
+    /// Parse a [`CrashMode::name`].
+    pub fn from_name(name: &str) -> Option<CrashMode> {
+        CrashMode::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+impl fmt::Display for CrashMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One unsynced change to a file's bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum FileOp {
+    /// `write_all_at(bytes, offset)`.
+    Write { offset: u64, bytes: Vec<u8> },
+    /// `set_len(len)`.
+    SetLen { len: u64 },
+}
+
+// Offsets and lengths below fit in usize: the simulator refuses any write or
+// set_len whose end exceeds `sim::MAX_FILE_BYTES` (1 GiB) before logging it.
+
+/// Apply one operation exactly as the engine saw it take effect.
+pub(crate) fn apply_op(image: &mut Vec<u8>, op: &FileOp) {
+    match op {
+        FileOp::Write { offset, bytes } => write_at(image, *offset as usize, bytes),
+        FileOp::SetLen { len } => image.resize(*len as usize, 0),
+    }
+}
+
+fn write_at(image: &mut Vec<u8>, start: usize, bytes: &[u8]) {
+    let end = start + bytes.len();
+    if image.len() < end {
+        image.resize(end, 0);
+    }
+    image[start..end].copy_from_slice(bytes);
+}
+
+/// A write of which each sector reaches the disk with probability 1/2.
+fn torn_write<R: Rng + ?Sized>(
+    image: &mut Vec<u8>,
+    start: usize,
+    bytes: &[u8],
+    fill: TornFill,
+    rng: &mut R,
+) {
+    let sector = SECTOR_BYTES as usize;
+    let end = start + bytes.len();
+    if image.len() < end {
+        image.resize(end, 0);
+    }
+    let mut pos = start;
+    while pos < end {
+        let piece_end = ((pos / sector + 1) * sector).min(end);
+        let piece = &mut image[pos..piece_end];
+        if rng.gen_bool(0.5) {
+            piece.copy_from_slice(&bytes[pos - start..piece_end - start]);
+        } else {
+            match fill {
+                TornFill::Old => {}
+                TornFill::Zero => piece.fill(0),
+                TornFill::Garbage => rng.fill_bytes(piece),
+            }
+        }
+        pos = piece_end;
+    }
+}
+
+/// A seed-chosen subset of `pending`, in a seed-chosen order. The keep
+/// probability is itself drawn per file, so both sparse and dense subsets
+/// are common.
+fn subset_reordered<'a, R: Rng + ?Sized>(pending: &'a [FileOp], rng: &mut R) -> Vec<&'a FileOp> {
+    if pending.is_empty() {
+        return Vec::new();
+    }
+    let keep_p: f64 = rng.gen();
+    let mut kept: Vec<&FileOp> = pending.iter().filter(|_| rng.gen_bool(keep_p)).collect();
+    kept.shuffle(rng);
+    kept
+}
+
+/// A file's bytes after a crash in `mode`, from its durable bytes and the
+/// operations logged since its last successful sync.
+pub(crate) fn file_image<R: Rng + ?Sized>(
+    durable: &[u8],
+    pending: &[FileOp],
+    mode: CrashMode,
+    rng: &mut R,
+) -> Vec<u8> {
+    let mut image = durable.to_vec();
+    match mode {
+        CrashMode::DropUnsynced => {}
+        CrashMode::KeepAll => pending.iter().for_each(|op| apply_op(&mut image, op)),
+        CrashMode::LoseSetLen => pending
+            .iter()
+            .filter(|op| matches!(op, FileOp::Write { .. }))
+            .for_each(|op| apply_op(&mut image, op)),
+        CrashMode::KeepSubset => subset_reordered(pending, rng)
+            .into_iter()
+            .for_each(|op| apply_op(&mut image, op)),
+        CrashMode::Torn { fill } => {
+            for op in subset_reordered(pending, rng) {
+                match op {
+                    FileOp::Write { offset, bytes } if rng.gen_bool(0.5) => {
+                        torn_write(&mut image, *offset as usize, bytes, fill, rng);
+                    }
+                    _ => apply_op(&mut image, op),
+                }
+            }
+        }
+    }
+    image
+}
+
+/// How many of a directory's `pending` unsynced entry changes survive, as a
+/// prefix of the order they were made in.
+pub(crate) fn dir_ops_kept<R: Rng + ?Sized>(pending: usize, mode: CrashMode, rng: &mut R) -> usize {
+    match mode {
+        CrashMode::DropUnsynced => 0,
+        CrashMode::KeepAll => pending,
+        CrashMode::KeepSubset | CrashMode::Torn { .. } | CrashMode::LoseSetLen => {
+            rng.gen_range(0..=pending)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn mode_names_round_trip() {
+        for mode in CrashMode::ALL {
+            assert_eq!(CrashMode::from_name(mode.name()), Some(mode));
+        }
+        assert_eq!(CrashMode::from_name("nope"), None);
+    }
+
+    #[test]
+    fn choose_reaches_every_mode() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            seen.insert(CrashMode::choose(&mut rng));
+        }
+        assert_eq!(seen.len(), CrashMode::ALL.len());
+    }
+
+    #[test]
+    fn torn_fill_stays_inside_the_write() {
+        // Durable 100 bytes of 'D', then an unsynced append of 1000 bytes
+        // starting mid-sector: whatever is torn, bytes 0..100 stay 'D'.
+        let durable = vec![b'D'; 100];
+        let pending = [FileOp::Write {
+            offset: 100,
+            bytes: vec![b'a'; 1000],
+        }];
+        for seed in 0..200 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            for fill in [TornFill::Old, TornFill::Zero, TornFill::Garbage] {
+                let image = file_image(&durable, &pending, CrashMode::Torn { fill }, &mut rng);
+                assert!(image[..100].iter().all(|&b| b == b'D'));
+                assert!(image.len() == 100 || image.len() == 1100);
+            }
+        }
+    }
+}
