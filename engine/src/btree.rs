@@ -86,7 +86,13 @@ fn read_node(src: &dyn ChunkSource, ptr: NodePtr) -> Result<Node> {
                 if pos >= ptr.pos {
                     return Err(r.corrupt(format!("child at {pos} not below its parent")));
                 }
-                entries.push((key, NodePtr { pos, reduce: r.reduce()? }));
+                entries.push((
+                    key,
+                    NodePtr {
+                        pos,
+                        reduce: r.reduce()?,
+                    },
+                ));
             }
             Node::Interior(entries)
         }
@@ -254,7 +260,10 @@ impl Tree {
         root: Option<NodePtr>,
         actions: &[Action],
     ) -> Result<Option<NodePtr>> {
-        debug_assert!(actions.windows(2).all(|w| w[0].0 < w[1].0), "actions not sorted");
+        debug_assert!(
+            actions.windows(2).all(|w| w[0].0 < w[1].0),
+            "actions not sorted"
+        );
         if actions.is_empty() {
             return Ok(root);
         }
@@ -370,7 +379,8 @@ impl Tree {
                 let mut sum = Reduce::default();
                 let mut last_key = Vec::new();
                 for (last, child) in &children {
-                    let (reduce, max_key) = self.verify_node(src, *child, prev, visit, depth + 1)?;
+                    let (reduce, max_key) =
+                        self.verify_node(src, *child, prev, visit, depth + 1)?;
                     if reduce != child.reduce {
                         return Err(Error::Verify(format!(
                             "reduce of node at {} is {:?}, recount {reduce:?}",

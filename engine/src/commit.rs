@@ -47,17 +47,30 @@ pub(crate) struct LocalChanges {
     pub recount: bool,
 }
 
+/// What [`apply`] laid out.
+#[derive(Clone, Debug)]
+pub(crate) struct Applied {
+    /// The header to commit; the caller sets timestamp, prev_header and
+    /// purge_seq.
+    pub header: Header,
+    /// Highest seqno of a tombstone purged, if any was.
+    pub max_purged: Option<u64>,
+}
+
 /// Lay out `docs` (any order; for a repeated key the highest seqno wins) on
-/// top of `base`: bodies, then the by-id, by-seq and local trees. Returns the
-/// header to commit; the caller sets timestamp and purge_seq. Nothing is
-/// written to the file yet beyond what the buffer spills.
+/// top of `base`: bodies, then the by-id, by-seq and local trees. Tombstones
+/// with seqno <= `purge_upto` are purged: the key is removed from both trees
+/// (skipping it instead would leave an older live version visible: a
+/// resurrected delete). Nothing is written to the file yet beyond what the
+/// buffer spills.
 pub(crate) fn apply(
     out: &mut AppendFile,
     trees: &Trees,
     base: &Header,
     docs: Vec<DocInfo>,
     locals: LocalChanges,
-) -> Result<Header> {
+    purge_upto: Option<u64>,
+) -> Result<Applied> {
     let mut latest: BTreeMap<Vec<u8>, DocInfo> = BTreeMap::new();
     for d in docs {
         match latest.get(&d.key) {
@@ -71,7 +84,18 @@ pub(crate) fn apply(
     let mut seq_actions: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
     let mut seq_inserts = Vec::with_capacity(latest.len());
     let mut update_seq = base.update_seq;
+    let mut max_purged: Option<u64> = None;
     for (key, d) in latest {
+        update_seq = update_seq.max(d.seqno);
+        let purge = d.deleted && purge_upto.is_some_and(|bound| d.seqno <= bound);
+        if purge {
+            if let Some(old) = btree::get(&*out, base.by_id, &key)? {
+                seq_actions.insert(doc::seq_key(IdValue::decode(&old)?.seqno), None);
+            }
+            id_actions.push((key, None));
+            max_purged = max_purged.max(Some(d.seqno));
+            continue;
+        }
         let (body_pos, body_len) = if d.deleted {
             (0, 0)
         } else {
@@ -99,7 +123,6 @@ pub(crate) fn apply(
         };
         seq_inserts.push((doc::seq_key(d.seqno), Some(sv.encode())));
         id_actions.push((key, Some(id.encode())));
-        update_seq = update_seq.max(d.seqno);
     }
     // Inserts after removals, so a (buggy) reused seqno overwrites rather
     // than vanishes: verify and the oracle then see the disagreement.
@@ -119,14 +142,17 @@ pub(crate) fn apply(
     }
     let local_actions: Vec<Action> = local_actions.into_iter().collect();
     let local = trees.local.modify(out, base.local, &local_actions)?;
-    Ok(Header {
-        update_seq,
-        purge_seq: base.purge_seq,
-        timestamp: base.timestamp,
-        prev_header: base.prev_header,
-        by_id,
-        by_seq,
-        local,
+    Ok(Applied {
+        header: Header {
+            update_seq,
+            purge_seq: base.purge_seq,
+            timestamp: base.timestamp,
+            prev_header: base.prev_header,
+            by_id,
+            by_seq,
+            local,
+        },
+        max_purged,
     })
 }
 

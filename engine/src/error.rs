@@ -16,7 +16,9 @@ pub enum Error {
         source: io::Error,
     },
     /// A chunk's checksum does not match its bytes.
-    #[error("checksum mismatch at offset {offset}: stored {stored:#010x}, computed {computed:#010x}")]
+    #[error(
+        "checksum mismatch at offset {offset}: stored {stored:#010x}, computed {computed:#010x}"
+    )]
     ChecksumMismatch {
         /// File offset of the chunk.
         offset: u64,

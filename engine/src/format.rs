@@ -237,7 +237,10 @@ pub fn read_header(file: &dyn VfsFile, block_pos: u64, check_crc: bool) -> Resul
     if marker[0] != MARKER_HEADER {
         return Err(Error::Corrupted {
             offset: block_pos,
-            what: format!("block marker {:#04x} where a header was expected", marker[0]),
+            what: format!(
+                "block marker {:#04x} where a header was expected",
+                marker[0]
+            ),
         });
     }
     let pos = block_pos + 1;
@@ -328,7 +331,8 @@ impl AppendFile {
         self.buf.push(MARKER_HEADER);
         self.buf
             .extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        self.buf.extend_from_slice(&checksum(&payload).to_be_bytes());
+        self.buf
+            .extend_from_slice(&checksum(&payload).to_be_bytes());
         self.buf.extend_from_slice(&payload);
         Ok(pos)
     }
@@ -513,7 +517,11 @@ impl<'a> Reader<'a> {
     }
 
     fn opt_u64(&mut self) -> Result<Option<u64>> {
-        Ok(if self.bool()? { Some(self.u64()?) } else { None })
+        Ok(if self.bool()? {
+            Some(self.u64()?)
+        } else {
+            None
+        })
     }
 
     pub(crate) fn reduce(&mut self) -> Result<Reduce> {
@@ -540,10 +548,7 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn finish(&self) -> Result<()> {
         if !self.is_empty() {
-            return Err(self.corrupt(format!(
-                "{} trailing bytes",
-                self.bytes.len() - self.at
-            )));
+            return Err(self.corrupt(format!("{} trailing bytes", self.bytes.len() - self.at)));
         }
         Ok(())
     }

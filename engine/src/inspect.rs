@@ -52,7 +52,9 @@ impl InspectReport {
 /// Inspect the store file at `path` (read only). `fanout` does not matter for
 /// reading; any value works.
 pub fn inspect(vfs: &dyn Vfs, path: &Path) -> Result<InspectReport> {
-    let file = vfs.open(path, OpenMode::Read).map_err(Error::io("open for inspect"))?;
+    let file = vfs
+        .open(path, OpenMode::Read)
+        .map_err(Error::io("open for inspect"))?;
     let file_bytes = file.len().map_err(Error::io("file length"))?;
     let mut headers = Vec::new();
     let mut pos = 0;
@@ -87,7 +89,12 @@ pub fn inspect(vfs: &dyn Vfs, path: &Path) -> Result<InspectReport> {
 
 impl fmt::Display for InspectReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "file: {} bytes, {} header block(s)", self.file_bytes, self.headers.len())?;
+        writeln!(
+            f,
+            "file: {} bytes, {} header block(s)",
+            self.file_bytes,
+            self.headers.len()
+        )?;
         for h in &self.headers {
             match &h.header {
                 Ok(hd) => {

@@ -14,6 +14,7 @@
 
 pub mod btree;
 mod commit;
+pub mod compaction;
 pub mod config;
 pub mod doc;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod snapshot;
 pub mod store;
 pub mod vfs;
 
+pub use compaction::{Compaction, CompactionOptions, CompactionReport, Phase, Progress};
 pub use config::{Clock, Config, ManualClock, PitrConfig, RecoveryPolicy, SystemClock};
 pub use doc::{Counters, DocInfo, SeqEntry};
 pub use error::{Error, Result};

@@ -37,7 +37,10 @@ pub(crate) fn header_end(pos: u64, header: &Header) -> u64 {
 pub fn read_verified_header(file: &Arc<dyn VfsFile>, pos: u64) -> Result<Header> {
     let check_crc = !mutants::active(Mutant::TornHeaderAccepted);
     let header = format::read_header(file.as_ref(), pos, check_crc)?;
-    for root in [header.by_id, header.by_seq, header.local].into_iter().flatten() {
+    for root in [header.by_id, header.by_seq, header.local]
+        .into_iter()
+        .flatten()
+    {
         if root.pos >= pos {
             return Err(Error::Corrupted {
                 offset: pos,
@@ -111,7 +114,8 @@ pub fn recover(file: &Arc<dyn VfsFile>, policy: RecoveryPolicy) -> Result<Recove
     let len = file.len().map_err(Error::io("file length"))?;
     if found.end < len {
         failpoint!("recovery::before_truncate");
-        file.set_len(found.end).map_err(Error::io("truncate tail"))?;
+        file.set_len(found.end)
+            .map_err(Error::io("truncate tail"))?;
         if !mutants::active(Mutant::TruncateNotDurable) {
             file.sync().map_err(Error::io("fsync after truncate"))?;
         }

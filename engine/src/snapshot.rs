@@ -114,6 +114,12 @@ impl Snapshot {
 
     /// Full documents (bodies loaded) changed after `since`, in seqno order.
     pub fn changed_docs_since(&self, since: u64) -> Result<Vec<DocInfo>> {
+        self.changed_docs_range(since, usize::MAX)
+    }
+
+    /// At most `limit` full documents changed after `since`, in seqno order:
+    /// how compaction copies in bounded steps.
+    pub fn changed_docs_range(&self, since: u64, limit: usize) -> Result<Vec<DocInfo>> {
         let lo = doc::seq_key(since);
         let mut out = Vec::new();
         btree::range(
@@ -124,7 +130,7 @@ impl Snapshot {
             &mut |k, v| {
                 let sv = SeqValue::decode(v)?;
                 out.push((doc::seq_from_key(k)?, sv));
-                Ok(true)
+                Ok(out.len() < limit)
             },
         )?;
         out.into_iter()
@@ -192,17 +198,20 @@ impl Snapshot {
         }
         let mut seqs: BTreeMap<Vec<u8>, (u64, SeqValue)> = BTreeMap::new();
         let mut by_seq_entries = 0u64;
-        let seq_reduce = self.trees.by_seq.verify(&self.file, h.by_seq, &mut |k, v| {
-            let seqno = doc::seq_from_key(k)?;
-            let sv = SeqValue::decode(v)?;
-            by_seq_entries += 1;
-            if let Some((other, _)) = seqs.insert(sv.key.clone(), (seqno, sv)) {
-                return Err(Error::Verify(format!(
-                    "by-seq holds key twice (seqnos {other} and {seqno})"
-                )));
-            }
-            Ok(())
-        })?;
+        let seq_reduce = self
+            .trees
+            .by_seq
+            .verify(&self.file, h.by_seq, &mut |k, v| {
+                let seqno = doc::seq_from_key(k)?;
+                let sv = SeqValue::decode(v)?;
+                by_seq_entries += 1;
+                if let Some((other, _)) = seqs.insert(sv.key.clone(), (seqno, sv)) {
+                    return Err(Error::Verify(format!(
+                        "by-seq holds key twice (seqnos {other} and {seqno})"
+                    )));
+                }
+                Ok(())
+            })?;
         if seqs.len() != ids.len() {
             return Err(Error::Verify(format!(
                 "by-id has {} keys, by-seq {}",

@@ -163,7 +163,12 @@ impl Store {
     /// Open (or create) store `name` in `dir`. The highest complete revision
     /// wins; `.compact` leftovers and lower revisions are removed durably;
     /// the chosen file is recovered per the configured [`RecoveryPolicy`](crate::RecoveryPolicy).
-    pub fn open(vfs: Arc<dyn Vfs>, dir: impl AsRef<Path>, name: &str, config: Config) -> Result<Store> {
+    pub fn open(
+        vfs: Arc<dyn Vfs>,
+        dir: impl AsRef<Path>,
+        name: &str,
+        config: Config,
+    ) -> Result<Store> {
         Self::open_with_report(vfs, dir, name, config).map(|(s, _)| s)
     }
 
@@ -185,7 +190,9 @@ impl Store {
         for file in &names {
             match classify(name, file) {
                 Some(FileKind::Revision(rev)) => revs.push((rev, file.clone())),
-                Some(FileKind::Compact(rev)) if mutants::active(Mutant::CompactFileAuthoritative) => {
+                Some(FileKind::Compact(rev))
+                    if mutants::active(Mutant::CompactFileAuthoritative) =>
+                {
                     revs.push((rev, file.clone()))
                 }
                 Some(FileKind::Compact(_)) => others.push(file.clone()),
@@ -201,10 +208,18 @@ impl Store {
 
         let path = dir.join(&file_name_chosen);
         let file = vfs
-            .open(&path, if created { OpenMode::Create } else { OpenMode::ReadWrite })
+            .open(
+                &path,
+                if created {
+                    OpenMode::Create
+                } else {
+                    OpenMode::ReadWrite
+                },
+            )
             .map_err(Error::io("open store file"))?;
         if created {
-            vfs.sync_dir(&dir).map_err(Error::io("fsync dir after create"))?;
+            vfs.sync_dir(&dir)
+                .map_err(Error::io("fsync dir after create"))?;
         }
         let mut report = OpenReport {
             rev,
@@ -213,9 +228,11 @@ impl Store {
         if !others.is_empty() {
             failpoint!("recovery::before_cleanup");
             for other in &others {
-                vfs.remove(&dir.join(other)).map_err(Error::io("remove stale file"))?;
+                vfs.remove(&dir.join(other))
+                    .map_err(Error::io("remove stale file"))?;
             }
-            vfs.sync_dir(&dir).map_err(Error::io("fsync dir after cleanup"))?;
+            vfs.sync_dir(&dir)
+                .map_err(Error::io("fsync dir after cleanup"))?;
             failpoint!("recovery::after_cleanup");
             report.removed = others;
         }
@@ -329,13 +346,19 @@ impl Store {
         }
     }
 
-    fn commit_batch(&self, st: &mut State, batch: Vec<DocInfo>, timestamp: u64) -> Result<(u64, Header)> {
+    fn commit_batch(
+        &self,
+        st: &mut State,
+        batch: Vec<DocInfo>,
+        timestamp: u64,
+    ) -> Result<(u64, Header)> {
         let base = st.header.clone();
         let locals = LocalChanges {
             docs: Vec::new(),
             recount: true,
         };
-        let mut header = commit::apply(&mut st.out, &self.inner.trees, &base, batch, locals)?;
+        let mut header =
+            commit::apply(&mut st.out, &self.inner.trees, &base, batch, locals, None)?.header;
         header.timestamp = timestamp.max(base.timestamp);
         header.prev_header = st.tip_pos;
         let pos = commit::commit(&mut st.out, &header, Committer::Flusher)?;

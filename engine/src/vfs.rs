@@ -100,9 +100,9 @@ impl VfsFile for StdFile {
     }
 
     fn sync(&self) -> io::Result<()> {
-        self.file.sync_all().map_err(|e| {
-            io::Error::new(e.kind(), format!("fsync {}: {e}", self.path.display()))
-        })
+        self.file
+            .sync_all()
+            .map_err(|e| io::Error::new(e.kind(), format!("fsync {}: {e}", self.path.display())))
     }
 }
 
