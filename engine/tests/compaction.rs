@@ -264,3 +264,58 @@ fn second_compaction_is_refused_and_abort_removes_compact_file() {
     assert_eq!(report.new_rev, 2);
     assert_eq!(store.get(b"x").unwrap().unwrap().value, b"y");
 }
+
+/// An abort after any number of steps (flushes in between) removes the
+/// `.compact` file, and the old file stays authoritative: a reopen shows
+/// exactly the flushed state.
+#[test]
+fn abort_at_every_step_leaves_the_old_file_authoritative() {
+    for abort_after in 0..25 {
+        let dir = tempfile::tempdir().unwrap();
+        let vfs: Arc<dyn Vfs> = Arc::new(StdVfs);
+        let clock = Arc::new(ManualClock::new(1));
+        let cfg = config(clock.clone(), 3, None);
+        let store = Store::open(vfs.clone(), dir.path(), "db", cfg.clone()).unwrap();
+        let mut c = Case {
+            rng: ChaCha8Rng::seed_from_u64(abort_after),
+            store: store.clone(),
+            clock,
+            pending: Model::new(),
+            model: Model::new(),
+            history: BTreeMap::new(),
+        };
+        c.mutate(30);
+        c.flush();
+        let mut compaction = store.start_compaction(CompactionOptions::default()).unwrap();
+        let mut switched = false;
+        for _ in 0..abort_after {
+            c.mutate(3);
+            c.flush();
+            match compaction.step().unwrap() {
+                Progress::Running(engine::Phase::Copy | engine::Phase::CatchUp) => {}
+                _ => {
+                    switched = true;
+                    break;
+                }
+            }
+        }
+        if switched {
+            // Too late to abort: the switch happened; abort must say so.
+            assert!(compaction.abort().is_err(), "abort after {abort_after}");
+            continue;
+        }
+        compaction.abort().unwrap();
+        assert_eq!(
+            vfs.list(dir.path()).unwrap(),
+            vec!["db.couch.1".to_string()],
+            "abort after {abort_after}"
+        );
+        c.mutate(2);
+        c.flush();
+        let expected = c.model.clone();
+        drop(c);
+        drop(store);
+        let reopened = Store::open(vfs, dir.path(), "db", cfg).unwrap();
+        assert_eq!(state(&reopened), expected, "abort after {abort_after}");
+    }
+}
