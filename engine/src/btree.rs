@@ -23,6 +23,9 @@ const MAX_DEPTH: usize = 48;
 /// What a leaf entry contributes to its subtree's reduce.
 pub type LeafReduce = fn(key: &[u8], value: &[u8]) -> Result<Reduce>;
 
+/// A visitor of leaf entries (key, value).
+pub type Visit<'a, R> = dyn FnMut(&[u8], &[u8]) -> Result<R> + 'a;
+
 /// One insert-or-replace (`Some`) or remove (`None`).
 pub type Action = (Vec<u8>, Option<Vec<u8>>);
 
@@ -153,7 +156,7 @@ pub fn range(
     root: Option<NodePtr>,
     lo: Bound<&[u8]>,
     hi: Bound<&[u8]>,
-    visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
+    visit: &mut Visit<'_, bool>,
 ) -> Result<()> {
     if let Some(root) = root {
         range_node(src, root, lo, hi, visit, 0)?;
@@ -166,7 +169,7 @@ fn range_node(
     ptr: NodePtr,
     lo: Bound<&[u8]>,
     hi: Bound<&[u8]>,
-    visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>,
+    visit: &mut Visit<'_, bool>,
     depth: usize,
 ) -> Result<bool> {
     if depth > MAX_DEPTH {
@@ -203,7 +206,7 @@ fn range_node(
 impl Tree {
     fn leaf_sum(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<Reduce> {
         entries.iter().try_fold(Reduce::default(), |acc, (k, v)| {
-            Ok(acc.add((self.leaf_reduce)(k, v)?))
+            Ok(acc + (self.leaf_reduce)(k, v)?)
         })
     }
 
@@ -245,7 +248,7 @@ impl Tree {
             rest = tail;
             let reduce = piece
                 .iter()
-                .fold(Reduce::default(), |acc, (_, p)| acc.add(p.reduce));
+                .fold(Reduce::default(), |acc, (_, p)| acc + p.reduce);
             let pos = out.append_chunk(&encode_interior(piece));
             let last = piece[piece.len() - 1].0.clone();
             result.push((last, NodePtr { pos, reduce }));
@@ -330,7 +333,7 @@ impl Tree {
         &self,
         src: &dyn ChunkSource,
         root: Option<NodePtr>,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
+        visit: &mut Visit<'_, ()>,
     ) -> Result<Reduce> {
         let Some(root) = root else {
             return Ok(Reduce::default());
@@ -351,7 +354,7 @@ impl Tree {
         src: &dyn ChunkSource,
         ptr: NodePtr,
         prev: &mut Option<Vec<u8>>,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
+        visit: &mut Visit<'_, ()>,
         depth: usize,
     ) -> Result<(Reduce, Vec<u8>)> {
         if depth > MAX_DEPTH {
@@ -393,7 +396,7 @@ impl Tree {
                             child.pos
                         )));
                     }
-                    sum = sum.add(reduce);
+                    sum = sum + reduce;
                     last_key = max_key;
                 }
                 Ok((sum, last_key))

@@ -286,6 +286,10 @@ impl Compaction {
 
     fn cleanup(&mut self) -> Result<()> {
         self.phase = Phase::Aborted;
+        // Close our handles first: Windows refuses to remove an open file.
+        self.job = None;
+        self.out = None;
+        self.source = None;
         if let Ok(mut st) = self.store.inner.lock() {
             st.compaction_running = false;
             st.lock_held_by_compactor = false;

@@ -40,9 +40,11 @@ pub struct Reduce {
     pub bytes: u64,
 }
 
-impl Reduce {
+impl std::ops::Add for Reduce {
+    type Output = Reduce;
+
     /// The sum of two reduces.
-    pub fn add(self, other: Reduce) -> Reduce {
+    fn add(self, other: Reduce) -> Reduce {
         Reduce {
             live: self.live + other.live,
             deleted: self.deleted + other.deleted,
@@ -147,7 +149,7 @@ fn raw_span(pos: u64, logical: u64) -> u64 {
     let mut left = logical;
     let start = pos;
     while left > 0 {
-        if pos % BLOCK_BYTES == 0 {
+        if pos.is_multiple_of(BLOCK_BYTES) {
             pos += 1;
             continue;
         }
@@ -178,7 +180,7 @@ pub fn read_logical(file: &dyn VfsFile, pos: u64, len: u64) -> Result<(Vec<u8>, 
     let mut out = Vec::with_capacity(len as usize);
     for (i, byte) in raw.iter().enumerate() {
         let at = pos + i as u64;
-        if at % BLOCK_BYTES == 0 {
+        if at.is_multiple_of(BLOCK_BYTES) {
             if *byte != MARKER_DATA {
                 return Err(Error::Corrupted {
                     offset: at,
@@ -297,7 +299,7 @@ impl AppendFile {
 
     fn push_logical(&mut self, bytes: &[u8]) {
         for byte in bytes {
-            if self.end() % BLOCK_BYTES == 0 {
+            if self.end().is_multiple_of(BLOCK_BYTES) {
                 self.buf.push(MARKER_DATA);
             }
             self.buf.push(*byte);
@@ -402,7 +404,7 @@ fn read_chunk_from(mem: &MemFile<'_>, pos: u64) -> Result<Vec<u8>> {
         let out = raw
             .iter()
             .enumerate()
-            .filter(|(i, _)| (at + *i as u64) % BLOCK_BYTES != 0)
+            .filter(|(i, _)| !(at + *i as u64).is_multiple_of(BLOCK_BYTES))
             .map(|(_, b)| *b)
             .collect();
         Ok((out, at + span))

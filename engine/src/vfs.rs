@@ -41,6 +41,10 @@ pub trait VfsFile: Send + Sync + fmt::Debug {
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
     /// The current length in bytes (including unsynced writes).
     fn len(&self) -> io::Result<u64>;
+    /// Whether the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// Truncate or extend (with zeroes) to `len` bytes.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Make every write and length change of this file durable (fsync).

@@ -286,7 +286,9 @@ fn abort_at_every_step_leaves_the_old_file_authoritative() {
         };
         c.mutate(30);
         c.flush();
-        let mut compaction = store.start_compaction(CompactionOptions::default()).unwrap();
+        let mut compaction = store
+            .start_compaction(CompactionOptions::default())
+            .unwrap();
         let mut switched = false;
         for _ in 0..abort_after {
             c.mutate(3);

@@ -1,1 +1,34 @@
 //! The simulated disk, crash injection and failpoint coverage.
+//!
+//! - [`SimVfs`] implements the engine's `Vfs` in memory and knows exactly
+//!   what is durable; its [module doc](sim) is the fault model.
+//! - [`CrashMode`] says what of the unsynced state a crash keeps;
+//!   [`CrashTrigger`] says when a crash strikes (Nth failpoint hit, Nth I/O
+//!   call of an [`IoKind`]); [`SimVfs::reboot`] turns the disk into its
+//!   post-crash image, and a new trigger can crash the recovery too.
+//! - [`FaultConfig`]: EIO on write or fsync, and Windows' busy rename/unlink.
+//! - [`bind_thread`] routes the engine's `failpoint!`s (through
+//!   `fail::cfg_callback`) to the disk bound to the calling thread, which
+//!   counts them in its [`Coverage`].
+//!
+//! One `u64` seed drives every random choice (ChaCha8); the `fail` crate's
+//! own random actions are never used.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod bind;
+mod coverage;
+mod crash;
+mod fault;
+pub mod sim;
+mod trigger;
+
+pub use bind::{
+    bind_process, bind_thread, bound_sim, install_failpoint_callbacks, ProcessBinding,
+    ThreadBinding,
+};
+pub use coverage::Coverage;
+pub use crash::{CrashMode, TornFill, SECTOR_BYTES};
+pub use fault::FaultConfig;
+pub use sim::{is_busy, is_simulated_crash, is_simulated_eio, FileInfo, SimVfs, MAX_FILE_BYTES};
+pub use trigger::{ArmError, CrashCause, CrashRecord, CrashTrigger, IoCounts, IoKind};

@@ -212,7 +212,11 @@ pub struct CrashRecord {
 
 impl fmt::Display for CrashRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "crash ({}) after {} I/O calls", self.cause, self.io_calls)?;
+        write!(
+            f,
+            "crash ({}) after {} I/O calls",
+            self.cause, self.io_calls
+        )?;
         if let Some(fp) = self.last_failpoint {
             write!(f, ", last failpoint {fp}")?;
         }

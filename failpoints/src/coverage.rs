@@ -1,0 +1,210 @@
+//! Failpoint coverage: how often each boundary was reached and crashed at.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Hits and crashes per failpoint name, and crashes per I/O trigger, over one
+/// disk's life. Workers merge theirs ([`Coverage::merge`]) so a campaign can
+/// report which boundaries were exercised and which were crashed at.
+///
+/// Hits are counted only while the disk is live: a failpoint the engine
+/// passes after the crash instant reaches no disk and is not a hit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Failpoint name -> hits.
+    pub hits: BTreeMap<String, u64>,
+    /// Failpoint name -> crashes taken there.
+    pub crashes: BTreeMap<String, u64>,
+    /// I/O trigger (`before::<kind>` or `after::<kind>`) -> crashes taken there.
+    pub io_crashes: BTreeMap<String, u64>,
+}
+
+impl Coverage {
+    /// Add `other`'s counts to these.
+    pub fn merge(&mut self, other: &Coverage) {
+        for (mine, theirs) in [
+            (&mut self.hits, &other.hits),
+            (&mut self.crashes, &other.crashes),
+            (&mut self.io_crashes, &other.io_crashes),
+        ] {
+            for (name, n) in theirs {
+                *mine.entry(name.clone()).or_insert(0) += n;
+            }
+        }
+    }
+
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.hits.is_empty() && self.crashes.is_empty() && self.io_crashes.is_empty()
+    }
+
+    /// Catalog failpoints never hit, in catalog order.
+    pub fn unhit(&self) -> Vec<&'static str> {
+        engine::failpoints::all()
+            .filter(|n| !self.hits.contains_key(*n))
+            .collect()
+    }
+
+    /// Catalog failpoints never crashed at, in catalog order.
+    pub fn uncrashed(&self) -> Vec<&'static str> {
+        engine::failpoints::all()
+            .filter(|n| !self.crashes.contains_key(*n))
+            .collect()
+    }
+
+    pub(crate) fn hit(&mut self, name: &str) {
+        *self.hits.entry(name.to_owned()).or_insert(0) += 1;
+    }
+
+    pub(crate) fn crashed_at(&mut self, name: &str) {
+        *self.crashes.entry(name.to_owned()).or_insert(0) += 1;
+    }
+
+    pub(crate) fn crashed_at_io(&mut self, key: String) {
+        *self.io_crashes.entry(key).or_insert(0) += 1;
+    }
+
+    /// `{"hits":{..},"crashes":{..},"io_crashes":{..}}`, keys sorted.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{");
+        for (i, (section, map)) in self.sections().into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{}:{{", json_string(section));
+            for (j, (name, n)) in map.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{}:{n}", json_string(name));
+            }
+            out.push('}');
+        }
+        out.push('}');
+        out
+    }
+
+    /// One `<section> <name> <count>` line per counter (sections `hit`,
+    /// `crash`, `io_crash`), for reports and for [`Coverage::from_text`].
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for (section, map) in self.sections() {
+            for (name, n) in map {
+                let _ = writeln!(out, "{} {name} {n}", text_section(section));
+            }
+        }
+        out
+    }
+
+    /// Parse [`Coverage::to_text`]; counts of repeated lines add up.
+    pub fn from_text(text: &str) -> Result<Coverage, String> {
+        let mut cov = Coverage::default();
+        for (lineno, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let bad = || format!("coverage line {}: {line:?}", lineno + 1);
+            let mut words = line.split_whitespace();
+            let (Some(section), Some(name), Some(n), None) =
+                (words.next(), words.next(), words.next(), words.next())
+            else {
+                return Err(bad());
+            };
+            let n: u64 = n.parse().map_err(|_| bad())?;
+            let map = match section {
+                "hit" => &mut cov.hits,
+                "crash" => &mut cov.crashes,
+                "io_crash" => &mut cov.io_crashes,
+                _ => return Err(bad()),
+            };
+            *map.entry(name.to_owned()).or_insert(0) += n;
+        }
+        Ok(cov)
+    }
+
+    fn sections(&self) -> [(&'static str, &BTreeMap<String, u64>); 3] {
+        [
+            ("hits", &self.hits),
+            ("crashes", &self.crashes),
+            ("io_crashes", &self.io_crashes),
+        ]
+    }
+}
+
+fn text_section(json_section: &str) -> &'static str {
+    match json_section {
+        "hits" => "hit",
+        "crashes" => "crash",
+        _ => "io_crash",
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Coverage {
+        let mut cov = Coverage::default();
+        cov.hit("flush::before_bodies");
+        cov.hit("flush::before_bodies");
+        cov.hit("compact::start");
+        cov.crashed_at("compact::start");
+        cov.crashed_at_io("before::sync".into());
+        cov
+    }
+
+    #[test]
+    fn merge_adds_counts() {
+        let mut a = sample();
+        a.merge(&sample());
+        assert_eq!(a.hits["flush::before_bodies"], 4);
+        assert_eq!(a.crashes["compact::start"], 2);
+        assert_eq!(a.io_crashes["before::sync"], 2);
+    }
+
+    #[test]
+    fn text_round_trips() {
+        let cov = sample();
+        assert_eq!(Coverage::from_text(&cov.to_text()), Ok(cov));
+        assert!(Coverage::from_text("hit a").is_err());
+        assert!(Coverage::from_text("bogus a 1").is_err());
+    }
+
+    #[test]
+    fn json_is_sorted_and_escaped() {
+        let mut cov = sample();
+        cov.hit("we\"ird");
+        assert_eq!(
+            cov.to_json(),
+            "{\"hits\":{\"compact::start\":1,\"flush::before_bodies\":2,\"we\\\"ird\":1},\
+             \"crashes\":{\"compact::start\":1},\"io_crashes\":{\"before::sync\":1}}"
+        );
+    }
+
+    #[test]
+    fn unhit_lists_catalog_names() {
+        let cov = sample();
+        let unhit = cov.unhit();
+        assert!(!unhit.contains(&"compact::start"));
+        assert!(unhit.contains(&"flush::after_bodies"));
+        assert_eq!(unhit.len(), engine::failpoints::all().count() - 2);
+    }
+}

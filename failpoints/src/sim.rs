@@ -1,0 +1,1032 @@
+//! `SimVfs`: an in-memory disk that knows exactly what is durable.
+//!
+//! # The fault model
+//! The disk keeps, per file, the bytes as of the last successful `sync`
+//! (*durable*), the ordered log of writes and `set_len`s since then
+//! (*pending*), and the bytes the engine sees (*visible* = durable + pending).
+//! Per directory it keeps the entries (name -> file) as of the last
+//! successful `sync_dir`, the log of creates, renames and unlinks since, and
+//! the visible entries. A file's bytes and its directory entry are durable
+//! independently, as on Linux: a synced file whose create was never
+//! dir-synced vanishes at a crash, and an unlink that was never dir-synced is
+//! undone.
+//!
+//! Faults it injects, and what the engine must do about each:
+//!
+//! | fault | how it is triggered | the engine must |
+//! |---|---|---|
+//! | crash, [`CrashMode::DropUnsynced`]: only synced bytes and entries survive | [`SimVfs::crash`], an armed [`CrashTrigger`] (Nth hit of a failpoint, Nth I/O call of a kind, before or after it takes effect) | survive: recover the last acknowledged state or a later attempted one |
+//! | crash, [`CrashMode::KeepAll`]: everything survives (a process crash) | same | survive |
+//! | crash, [`CrashMode::KeepSubset`]: any subset of unsynced writes/`set_len`s, applied in any order; a prefix of each directory's unsynced entry changes | same | survive |
+//! | crash, [`CrashMode::Torn`]: as `KeepSubset`, and surviving writes torn at 512-byte sectors, lost sectors old, zeroed or garbage | same | survive: checksums reject torn records, recovery falls back |
+//! | crash, [`CrashMode::LoseSetLen`]: every unsynced write survives but no unsynced growth or truncation | same | survive: a truncation is durable only once synced |
+//! | a crash while recovering from a crash | arm a new trigger after [`SimVfs::reboot`] | survive, any number of times |
+//! | EIO on `write_all_at`: nothing written | [`FaultConfig`] `eio_write_*` | report it, poison the store, never acknowledge |
+//! | EIO on `sync`, Linux style: the file's unsynced changes are dropped (visible bytes revert to the durable ones) and a later successful `sync` proves nothing | [`FaultConfig`] `eio_sync_*` | report it, poison the store, never retry the fsync as if it had not failed, never acknowledge |
+//! | Windows mode: `rename`/`remove` of a file with a live handle fails with "device or resource busy" | [`FaultConfig::windows_mode`] | fail the compaction switch (or retry after closing) without losing data; the old revision stays authoritative |
+//!
+//! From the crash instant on the disk is *frozen*: every call, on the
+//! [`Vfs`] or on any handle, fails with an error saying "simulated crash", so
+//! nothing the engine does afterwards (even in `Drop`) reaches the disk.
+//! [`SimVfs::reboot`] computes the post-crash image (durable = visible =
+//! image, nothing pending), unfreezes, and invalidates every handle opened
+//! before: they keep failing, and only new opens see the image.
+//!
+//! What it deliberately does not model: directories are always durable once
+//! created; renames across directories are refused; `sync_dir` never fails;
+//! reads never fail except when frozen. Overlapping unsynced writes may land
+//! in any order (the older one winning), which is harsher than a page cache;
+//! the append-only engine never overlaps writes within one sync barrier.
+//!
+//! All randomness comes from the disk's seed through ChaCha8: stream 0 for
+//! fault rates, stream `1 + k` for the image of the `k`-th crash. The same
+//! seed and the same sequence of calls give byte-identical images.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use engine::vfs::{OpenMode, Vfs, VfsFile};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
+
+use crate::crash::{self, CrashMode, FileOp};
+use crate::fault::{FaultConfig, FaultCounters};
+use crate::trigger::{ArmError, Armed, CrashCause, CrashRecord, CrashTrigger, IoCounts, IoKind};
+use crate::Coverage;
+
+/// The largest file the simulator holds. Writes and `set_len`s past it fail
+/// (with "File too large") instead of exhausting memory.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+type FileId = u64;
+
+const CRASH_TAG: &str = "simulated crash";
+const EIO_TAG: &str = "simulated EIO";
+const BUSY_TAG: &str = "device or resource busy";
+
+/// Whether `err` (or an error whose message wraps it) is the error every
+/// call returns once the disk crashed.
+pub fn is_simulated_crash(err: &io::Error) -> bool {
+    err.to_string().contains(CRASH_TAG)
+}
+
+/// Whether `err` is an EIO injected by [`FaultConfig`].
+pub fn is_simulated_eio(err: &io::Error) -> bool {
+    err.to_string().contains(EIO_TAG)
+}
+
+/// Whether `err` is Windows mode's "device or resource busy".
+pub fn is_busy(err: &io::Error) -> bool {
+    err.to_string().contains(BUSY_TAG)
+}
+
+fn crash_error() -> io::Error {
+    io::Error::other(format!("{CRASH_TAG}: the disk is frozen until reboot"))
+}
+
+fn stale_handle_error() -> io::Error {
+    io::Error::other(format!(
+        "{CRASH_TAG}: this handle was opened before the last crash"
+    ))
+}
+
+fn eio_error(what: &str, path: &Path) -> io::Error {
+    io::Error::other(format!(
+        "{EIO_TAG}: {what} of {} failed: Input/output error (os error 5)",
+        path.display()
+    ))
+}
+
+fn busy_error(what: &str, path: &Path) -> io::Error {
+    // io::ErrorKind::ResourceBusy would fit, but it needs Rust 1.83 and the
+    // workspace's MSRV is 1.80; callers test with `is_busy`.
+    io::Error::other(format!(
+        "{BUSY_TAG} (os error 16): {what} {} while it is open (simulated Windows)",
+        path.display()
+    ))
+}
+
+fn not_found(what: &str, path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{what} {}: No such file or directory", path.display()),
+    )
+}
+
+fn too_large(path: &Path) -> io::Error {
+    io::Error::other(format!(
+        "{}: File too large (the simulator holds at most {MAX_FILE_BYTES} bytes)",
+        path.display()
+    ))
+}
+
+/// Split a file path into its directory and its name.
+fn split(path: &Path) -> io::Result<(PathBuf, String)> {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => Ok((dir.to_path_buf(), name.to_string_lossy().into_owned())),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} does not name a file", path.display()),
+        )),
+    }
+}
+
+/// The end of an operation, checked against [`MAX_FILE_BYTES`].
+fn checked_end(offset: u64, len: usize, path: &Path) -> io::Result<u64> {
+    u64::try_from(len)
+        .ok()
+        .and_then(|len| offset.checked_add(len))
+        .filter(|end| *end <= MAX_FILE_BYTES)
+        .ok_or_else(|| too_large(path))
+}
+
+#[derive(Clone, Debug, Default)]
+struct FileState {
+    durable: Vec<u8>,
+    pending: Vec<FileOp>,
+    visible: Vec<u8>,
+}
+
+/// One unsynced change to a directory's entries.
+#[derive(Clone, Debug)]
+enum DirOp {
+    Create {
+        name: String,
+        id: FileId,
+    },
+    Rename {
+        from: String,
+        to: String,
+        id: FileId,
+        replaced: Option<FileId>,
+    },
+    Unlink {
+        name: String,
+        id: FileId,
+    },
+}
+
+impl DirOp {
+    fn apply(&self, entries: &mut BTreeMap<String, FileId>) {
+        match self {
+            DirOp::Create { name, id } => {
+                entries.insert(name.clone(), *id);
+            }
+            DirOp::Rename { from, to, id, .. } => {
+                entries.remove(from);
+                entries.insert(to.clone(), *id);
+            }
+            DirOp::Unlink { name, .. } => {
+                entries.remove(name);
+            }
+        }
+    }
+
+    fn ids(&self) -> impl Iterator<Item = FileId> {
+        let (a, b) = match self {
+            DirOp::Create { id, .. } | DirOp::Unlink { id, .. } => (*id, None),
+            DirOp::Rename { id, replaced, .. } => (*id, *replaced),
+        };
+        std::iter::once(a).chain(b)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct DirState {
+    durable: BTreeMap<String, FileId>,
+    pending: Vec<DirOp>,
+    visible: BTreeMap<String, FileId>,
+}
+
+#[derive(Debug)]
+struct State {
+    seed: u64,
+    fault_rng: ChaCha8Rng,
+    faults: FaultConfig,
+    fault_counters: FaultCounters,
+    forced_mode: Option<CrashMode>,
+    /// Some from the crash instant until reboot.
+    frozen: Option<CrashRecord>,
+    /// Crashes already rebooted from, oldest first.
+    crashes: Vec<CrashRecord>,
+    /// Bumped at every reboot; handles of an older epoch are dead.
+    epoch: u64,
+    next_id: FileId,
+    files: BTreeMap<FileId, FileState>,
+    dirs: BTreeMap<PathBuf, DirState>,
+    /// Live handles per file, this epoch.
+    open_handles: BTreeMap<FileId, u64>,
+    io_counts: IoCounts,
+    armed: Option<Armed>,
+    coverage: Coverage,
+    last_failpoint: Option<&'static str>,
+}
+
+/// The simulated disk. Cheap to clone: clones share one disk. See the
+/// module documentation for the fault model.
+#[derive(Clone)]
+pub struct SimVfs {
+    shared: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for SimVfs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.shared.try_lock() {
+            Ok(st) => f
+                .debug_struct("SimVfs")
+                .field("seed", &st.seed)
+                .field("crashed", &st.frozen.is_some())
+                .field("crashes", &st.crashes.len())
+                .field("files", &st.files.len())
+                .finish_non_exhaustive(),
+            Err(_) => f.debug_struct("SimVfs").finish_non_exhaustive(),
+        }
+    }
+}
+
+impl SimVfs {
+    /// An empty disk (no directories) driven by `seed`, with no faults.
+    pub fn new(seed: u64) -> SimVfs {
+        SimVfs::with_faults(seed, FaultConfig::default())
+    }
+
+    /// An empty disk driven by `seed`, injecting `faults`.
+    pub fn with_faults(seed: u64, faults: FaultConfig) -> SimVfs {
+        let mut fault_rng = ChaCha8Rng::seed_from_u64(seed);
+        fault_rng.set_stream(0);
+        SimVfs {
+            shared: Arc::new(Mutex::new(State {
+                seed,
+                fault_rng,
+                faults,
+                fault_counters: FaultCounters::default(),
+                forced_mode: None,
+                frozen: None,
+                crashes: Vec::new(),
+                epoch: 0,
+                next_id: 0,
+                files: BTreeMap::new(),
+                dirs: BTreeMap::new(),
+                open_handles: BTreeMap::new(),
+                io_counts: IoCounts::default(),
+                armed: None,
+                coverage: Coverage::default(),
+                last_failpoint: None,
+            })),
+        }
+    }
+
+    /// This disk as the engine's `Arc<dyn Vfs>`.
+    pub fn as_vfs(&self) -> Arc<dyn Vfs> {
+        Arc::new(self.clone())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the state consistent (every
+        // mutation is completed under it before anything can panic).
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The seed everything random on this disk comes from.
+    pub fn seed(&self) -> u64 {
+        self.lock().seed
+    }
+
+    /// Replace the fault config; its `*_nth` counters restart from zero.
+    pub fn set_faults(&self, faults: FaultConfig) {
+        let mut st = self.lock();
+        st.faults = faults;
+        st.fault_counters = FaultCounters::default();
+    }
+
+    /// The fault config in force.
+    pub fn faults(&self) -> FaultConfig {
+        self.lock().faults.clone()
+    }
+
+    /// Force the mode of every later crash image (`None`: choose per crash
+    /// from the seed, the default).
+    pub fn set_crash_mode(&self, mode: Option<CrashMode>) {
+        self.lock().forced_mode = mode;
+    }
+
+    /// Arm `trigger`, replacing any armed one. Counting starts now. A crash,
+    /// whatever its cause, disarms; arm again after [`SimVfs::reboot`] to
+    /// crash during recovery.
+    pub fn arm(&self, trigger: CrashTrigger) -> Result<(), ArmError> {
+        if trigger.nth() == 0 {
+            return Err(ArmError::ZeroNth);
+        }
+        if let CrashTrigger::AtFailpoint { name, .. } = &trigger {
+            if !engine::failpoints::all().any(|n| n == name) {
+                return Err(ArmError::UnknownFailpoint(name.clone()));
+            }
+        }
+        let remaining = trigger.nth();
+        self.lock().armed = Some(Armed { trigger, remaining });
+        Ok(())
+    }
+
+    /// Disarm; returns the trigger that was armed, if any.
+    pub fn disarm(&self) -> Option<CrashTrigger> {
+        self.lock().armed.take().map(|a| a.trigger)
+    }
+
+    /// The armed trigger and how many more hits or calls until it fires.
+    pub fn armed(&self) -> Option<(CrashTrigger, u64)> {
+        self.lock()
+            .armed
+            .as_ref()
+            .map(|a| (a.trigger.clone(), a.remaining))
+    }
+
+    /// Crash now (a no-op if already crashed): the disk freezes.
+    pub fn crash(&self) {
+        let mut st = self.lock();
+        if st.frozen.is_none() {
+            st.crash_now(CrashCause::Manual);
+        }
+    }
+
+    /// Whether the disk is frozen by a crash not yet rebooted from.
+    pub fn is_crashed(&self) -> bool {
+        self.lock().frozen.is_some()
+    }
+
+    /// The crash the disk is frozen in, if any.
+    pub fn pending_crash(&self) -> Option<CrashRecord> {
+        self.lock().frozen.clone()
+    }
+
+    /// Turn the disk into its post-crash image and unfreeze it. A live disk
+    /// is crashed first (a power cut now). The image keeps everything synced
+    /// and, per the [`CrashMode`] (forced, or chosen from the seed), some of
+    /// what was not. Every handle opened before stays dead.
+    pub fn reboot(&self) -> CrashRecord {
+        let mut st = self.lock();
+        if st.frozen.is_none() {
+            st.crash_now(CrashCause::Manual);
+        }
+        let Some(mut record) = st.frozen.take() else {
+            unreachable!("crash_now freezes the disk");
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(st.seed);
+        rng.set_stream(1 + st.crashes.len() as u64);
+        let mode = st
+            .forced_mode
+            .unwrap_or_else(|| CrashMode::choose(&mut rng));
+        st.apply_crash_image(mode, &mut rng);
+        record.mode = Some(mode);
+        st.crashes.push(record.clone());
+        st.epoch += 1;
+        st.open_handles.clear();
+        st.last_failpoint = None;
+        st.collect_garbage();
+        record
+    }
+
+    /// Every crash rebooted from, oldest first.
+    pub fn crashes(&self) -> Vec<CrashRecord> {
+        self.lock().crashes.clone()
+    }
+
+    /// I/O calls per kind since the disk was made.
+    pub fn io_counts(&self) -> IoCounts {
+        self.lock().io_counts
+    }
+
+    /// Failpoint coverage since the disk was made (or the last take).
+    pub fn coverage(&self) -> Coverage {
+        self.lock().coverage.clone()
+    }
+
+    /// Failpoint coverage, resetting it.
+    pub fn take_coverage(&self) -> Coverage {
+        std::mem::take(&mut self.lock().coverage)
+    }
+
+    /// Count a hit of failpoint `name`; crash if the armed trigger says so.
+    /// Called by the `fail` callbacks (see [`crate::bind_thread`]); public so
+    /// a harness can mark boundaries of its own.
+    pub fn failpoint_hit(&self, name: &'static str) {
+        let mut st = self.lock();
+        if st.frozen.is_some() {
+            return;
+        }
+        st.coverage.hit(name);
+        st.last_failpoint = Some(name);
+        if st.armed.as_mut().is_some_and(|a| a.count_failpoint(name)) {
+            st.crash_fired();
+        }
+    }
+
+    /// Every visible file (what the engine sees now), by path.
+    pub fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let st = self.lock();
+        st.image(|d| &d.visible, |f| &f.visible)
+    }
+
+    /// What [`CrashMode::DropUnsynced`] would leave: durable entries with
+    /// their durable bytes.
+    pub fn durable_files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let st = self.lock();
+        st.image(|d| &d.durable, |f| &f.durable)
+    }
+
+    /// The visible bytes of one file.
+    pub fn file(&self, path: &Path) -> Option<Vec<u8>> {
+        let st = self.lock();
+        let (dir, name) = split(path).ok()?;
+        let id = st.dirs.get(&dir)?.visible.get(&name)?;
+        st.files.get(id).map(|f| f.visible.clone())
+    }
+
+    /// Per visible file: its bytes, what of it is durable, and whether its
+    /// directory entry is; for tests and `crashfuzz inspect`.
+    pub fn snapshot(&self) -> Vec<FileInfo> {
+        let st = self.lock();
+        let mut out = Vec::new();
+        for (dir, d) in &st.dirs {
+            for (name, id) in &d.visible {
+                let Some(f) = st.files.get(id) else { continue };
+                out.push(FileInfo {
+                    path: dir.join(name),
+                    visible: f.visible.clone(),
+                    durable: f.durable.clone(),
+                    pending_ops: f.pending.len(),
+                    entry_durable: d.durable.get(name) == Some(id),
+                });
+            }
+        }
+        out
+    }
+
+    /// SHA-256 (hex) of every visible file, by path. After a reboot the
+    /// visible state is the post-crash image.
+    pub fn image_digest(&self) -> String {
+        digest(&self.files())
+    }
+
+    /// SHA-256 (hex) of [`SimVfs::durable_files`].
+    pub fn durable_digest(&self) -> String {
+        digest(&self.durable_files())
+    }
+
+    /// Create `path` with `bytes`, durable along with its directory entry
+    /// (and the directory), replacing any file there; for setting up a test
+    /// or loading a saved image. Not an I/O call: not counted, no faults.
+    pub fn put_file(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut st = self.lock();
+        st.check_live(None)?;
+        let (dir, name) = split(path)?;
+        st.record_dir(&dir);
+        let id = st.new_file(bytes.to_vec());
+        let Some(d) = st.dirs.get_mut(&dir) else {
+            unreachable!("record_dir inserted it");
+        };
+        d.durable.insert(name.clone(), id);
+        d.visible.insert(name, id);
+        st.collect_garbage();
+        Ok(())
+    }
+
+    /// Check that every visible state equals its durable state plus its log
+    /// and that every entry names a file. Tests call it; it is O(disk size).
+    pub fn verify(&self) -> Result<(), String> {
+        let st = self.lock();
+        for (id, f) in &st.files {
+            let mut replay = f.durable.clone();
+            f.pending
+                .iter()
+                .for_each(|op| crash::apply_op(&mut replay, op));
+            if replay != f.visible {
+                return Err(format!("file {id}: durable + pending != visible"));
+            }
+        }
+        for (dir, d) in &st.dirs {
+            let mut replay = d.durable.clone();
+            d.pending.iter().for_each(|op| op.apply(&mut replay));
+            if replay != d.visible {
+                return Err(format!(
+                    "dir {}: durable + pending != visible",
+                    dir.display()
+                ));
+            }
+            for id in d.durable.values().chain(d.visible.values()) {
+                if !st.files.contains_key(id) {
+                    return Err(format!(
+                        "dir {}: entry names missing file {id}",
+                        dir.display()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Run one counted I/O call: refused if frozen (or `epoch` is a dead
+    /// handle's), counted, and crashed before or after per the armed trigger.
+    fn io<T>(
+        &self,
+        kind: IoKind,
+        epoch: Option<u64>,
+        op: impl FnOnce(&mut State) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut st = self.lock();
+        st.check_live(epoch)?;
+        st.io_counts.bump(kind);
+        let fire = st.armed.as_mut().and_then(|a| a.count_io(kind));
+        if fire == Some(false) {
+            st.crash_fired();
+            return Err(crash_error());
+        }
+        let result = op(&mut st);
+        if fire == Some(true) {
+            st.crash_fired();
+            return Err(crash_error());
+        }
+        result
+    }
+
+    /// Refused if frozen or a dead handle's, but not counted.
+    fn uncounted<T>(
+        &self,
+        epoch: Option<u64>,
+        op: impl FnOnce(&mut State) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut st = self.lock();
+        st.check_live(epoch)?;
+        op(&mut st)
+    }
+
+    fn handle_dropped(&self, id: FileId, epoch: u64) {
+        let mut st = self.lock();
+        if st.epoch != epoch {
+            return;
+        }
+        if let Some(n) = st.open_handles.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                st.open_handles.remove(&id);
+            }
+        }
+        if st.frozen.is_none() {
+            st.collect_garbage();
+        }
+    }
+}
+
+fn digest(files: &BTreeMap<PathBuf, Vec<u8>>) -> String {
+    let mut h = Sha256::new();
+    for (path, bytes) in files {
+        h.update(path.to_string_lossy().as_bytes());
+        h.update([0u8]);
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    hex::encode(h.finalize())
+}
+
+/// One visible file, as [`SimVfs::snapshot`] shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its bytes as the engine sees them.
+    pub visible: Vec<u8>,
+    /// Its bytes as of its last successful sync.
+    pub durable: Vec<u8>,
+    /// Writes and `set_len`s since then.
+    pub pending_ops: usize,
+    /// Whether its directory entry (this name for this file) is durable.
+    pub entry_durable: bool,
+}
+
+impl State {
+    fn check_live(&self, epoch: Option<u64>) -> io::Result<()> {
+        if self.frozen.is_some() {
+            return Err(crash_error());
+        }
+        match epoch {
+            Some(e) if e != self.epoch => Err(stale_handle_error()),
+            _ => Ok(()),
+        }
+    }
+
+    fn crash_now(&mut self, cause: CrashCause) {
+        debug_assert!(self.frozen.is_none(), "crashing a frozen disk");
+        self.armed = None;
+        self.frozen = Some(CrashRecord {
+            cause,
+            last_failpoint: self.last_failpoint,
+            io_calls: self.io_counts.total(),
+            mode: None,
+        });
+    }
+
+    /// The armed trigger fired: crash, and count it in the coverage.
+    fn crash_fired(&mut self) {
+        let Some(armed) = self.armed.take() else {
+            unreachable!("a trigger fired while none was armed");
+        };
+        match &armed.trigger {
+            CrashTrigger::AtFailpoint { name, .. } => self.coverage.crashed_at(name),
+            CrashTrigger::AtIo { kind, .. } => {
+                self.coverage.crashed_at_io(format!("before::{kind}"))
+            }
+            CrashTrigger::AfterIo { kind, .. } => {
+                self.coverage.crashed_at_io(format!("after::{kind}"))
+            }
+        }
+        self.crash_now(CrashCause::Trigger(armed.trigger));
+    }
+
+    fn apply_crash_image(&mut self, mode: CrashMode, rng: &mut ChaCha8Rng) {
+        for d in self.dirs.values_mut() {
+            let keep = crash::dir_ops_kept(d.pending.len(), mode, rng);
+            let mut entries = std::mem::take(&mut d.durable);
+            d.pending[..keep]
+                .iter()
+                .for_each(|op| op.apply(&mut entries));
+            d.pending.clear();
+            d.visible = entries.clone();
+            d.durable = entries;
+        }
+        for f in self.files.values_mut() {
+            let image = crash::file_image(&f.durable, &f.pending, mode, rng);
+            f.pending.clear();
+            f.visible = image.clone();
+            f.durable = image;
+        }
+    }
+
+    fn image(
+        &self,
+        entries: impl Fn(&DirState) -> &BTreeMap<String, FileId>,
+        bytes: impl Fn(&FileState) -> &Vec<u8>,
+    ) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        for (dir, d) in &self.dirs {
+            for (name, id) in entries(d) {
+                if let Some(f) = self.files.get(id) {
+                    out.insert(dir.join(name), bytes(f).clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Drop files nothing can reach any more: no entry (durable or visible),
+    /// no unsynced directory change and no live handle names them.
+    fn collect_garbage(&mut self) {
+        let mut live: BTreeSet<FileId> = self.open_handles.keys().copied().collect();
+        for d in self.dirs.values() {
+            live.extend(d.durable.values().copied());
+            live.extend(d.visible.values().copied());
+            live.extend(d.pending.iter().flat_map(DirOp::ids));
+        }
+        self.files.retain(|id, _| live.contains(id));
+    }
+
+    fn record_dir(&mut self, dir: &Path) {
+        for a in dir.ancestors() {
+            if !a.as_os_str().is_empty() {
+                self.dirs.entry(a.to_path_buf()).or_default();
+            }
+        }
+    }
+
+    fn new_file(&mut self, bytes: Vec<u8>) -> FileId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.files.insert(
+            id,
+            FileState {
+                durable: bytes.clone(),
+                pending: Vec::new(),
+                visible: bytes,
+            },
+        );
+        id
+    }
+
+    fn file_mut(&mut self, id: FileId) -> &mut FileState {
+        // A live handle keeps its file out of garbage collection.
+        self.files
+            .get_mut(&id)
+            .unwrap_or_else(|| unreachable!("file {id} of a live handle was collected"))
+    }
+
+    fn roll(&mut self, per_million: u32) -> bool {
+        per_million > 0 && self.fault_rng.gen_range(0..1_000_000) < per_million
+    }
+
+    fn eio_on_write(&mut self) -> bool {
+        self.fault_counters.writes += 1;
+        let nth = self.faults.eio_write_nth == Some(self.fault_counters.writes);
+        let rate = self.faults.eio_write_per_million;
+        self.roll(rate) || nth
+    }
+
+    fn eio_on_sync(&mut self) -> bool {
+        self.fault_counters.syncs += 1;
+        let nth = self.faults.eio_sync_nth == Some(self.fault_counters.syncs);
+        let rate = self.faults.eio_sync_per_million;
+        self.roll(rate) || nth
+    }
+
+    fn busy(&self, id: FileId) -> bool {
+        self.faults.windows_mode && self.open_handles.contains_key(&id)
+    }
+
+    fn open(&mut self, path: &Path, mode: OpenMode) -> io::Result<(u64, FileId)> {
+        let (dir, name) = split(path)?;
+        let existing = self
+            .dirs
+            .get(&dir)
+            .ok_or_else(|| not_found("open: no directory for", path))?
+            .visible
+            .get(&name)
+            .copied();
+        let id = match (existing, mode) {
+            (Some(id), _) => id,
+            (None, OpenMode::Create) => {
+                let id = self.new_file(Vec::new());
+                let Some(d) = self.dirs.get_mut(&dir) else {
+                    unreachable!("looked up above");
+                };
+                d.visible.insert(name.clone(), id);
+                d.pending.push(DirOp::Create { name, id });
+                id
+            }
+            (None, OpenMode::Read | OpenMode::ReadWrite) => return Err(not_found("open", path)),
+        };
+        *self.open_handles.entry(id).or_insert(0) += 1;
+        Ok((self.epoch, id))
+    }
+
+    fn read(&mut self, id: FileId, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let f = self.file_mut(id);
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let range = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(buf.len())?))
+            .filter(|r| r.end <= f.visible.len())
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::UnexpectedEof, "failed to fill whole buffer")
+            })?;
+        buf.copy_from_slice(&f.visible[range]);
+        Ok(())
+    }
+
+    fn write(&mut self, id: FileId, path: &Path, buf: &[u8], offset: u64) -> io::Result<()> {
+        checked_end(offset, buf.len(), path)?;
+        if self.eio_on_write() {
+            return Err(eio_error("write", path));
+        }
+        let op = FileOp::Write {
+            offset,
+            bytes: buf.to_vec(),
+        };
+        let f = self.file_mut(id);
+        crash::apply_op(&mut f.visible, &op);
+        f.pending.push(op);
+        Ok(())
+    }
+
+    fn set_len(&mut self, id: FileId, path: &Path, len: u64) -> io::Result<()> {
+        checked_end(len, 0, path)?;
+        let op = FileOp::SetLen { len };
+        let f = self.file_mut(id);
+        crash::apply_op(&mut f.visible, &op);
+        f.pending.push(op);
+        Ok(())
+    }
+
+    fn sync(&mut self, id: FileId, path: &Path) -> io::Result<()> {
+        let failed = self.eio_on_sync();
+        let f = self.file_mut(id);
+        if failed {
+            // Linux: the dirty pages are marked clean although they never
+            // reached the disk; once evicted, the old bytes come back. Model
+            // the worst case: they are gone right away.
+            f.pending.clear();
+            f.visible = f.durable.clone();
+            return Err(eio_error("fsync", path));
+        }
+        for op in f.pending.drain(..) {
+            crash::apply_op(&mut f.durable, &op);
+        }
+        debug_assert_eq!(f.durable.len(), f.visible.len());
+        Ok(())
+    }
+
+    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        let (dir, from_name) = split(from)?;
+        let (to_dir, to_name) = split(to)?;
+        if dir != to_dir {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "rename {} -> {}: the simulator models renames within one directory only",
+                    from.display(),
+                    to.display()
+                ),
+            ));
+        }
+        let d = self
+            .dirs
+            .get(&dir)
+            .ok_or_else(|| not_found("rename: no directory for", from))?;
+        let id = *d
+            .visible
+            .get(&from_name)
+            .ok_or_else(|| not_found("rename", from))?;
+        if from_name == to_name {
+            return Ok(());
+        }
+        let replaced = d.visible.get(&to_name).copied();
+        if self.busy(id) {
+            return Err(busy_error("rename", from));
+        }
+        if replaced.is_some_and(|r| self.busy(r)) {
+            return Err(busy_error("replace", to));
+        }
+        let Some(d) = self.dirs.get_mut(&dir) else {
+            unreachable!("looked up above");
+        };
+        d.visible.remove(&from_name);
+        d.visible.insert(to_name.clone(), id);
+        d.pending.push(DirOp::Rename {
+            from: from_name,
+            to: to_name,
+            id,
+            replaced,
+        });
+        Ok(())
+    }
+
+    fn remove(&mut self, path: &Path) -> io::Result<()> {
+        let (dir, name) = split(path)?;
+        let id = *self
+            .dirs
+            .get(&dir)
+            .and_then(|d| d.visible.get(&name))
+            .ok_or_else(|| not_found("remove", path))?;
+        if self.busy(id) {
+            return Err(busy_error("remove", path));
+        }
+        let Some(d) = self.dirs.get_mut(&dir) else {
+            unreachable!("looked up above");
+        };
+        d.visible.remove(&name);
+        d.pending.push(DirOp::Unlink { name, id });
+        Ok(())
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let d = self.dirs.get(dir).ok_or_else(|| not_found("list", dir))?;
+        Ok(d.visible.keys().cloned().collect())
+    }
+
+    fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
+        let d = self
+            .dirs
+            .get_mut(dir)
+            .ok_or_else(|| not_found("sync_dir", dir))?;
+        d.durable = d.visible.clone();
+        d.pending.clear();
+        self.collect_garbage();
+        Ok(())
+    }
+}
+
+/// A handle from [`SimVfs`]'s `open`.
+struct SimFile {
+    sim: SimVfs,
+    id: FileId,
+    epoch: u64,
+    writable: bool,
+    path: PathBuf,
+}
+
+impl fmt::Debug for SimFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimFile")
+            .field("path", &self.path)
+            .field("id", &self.id)
+            .field("epoch", &self.epoch)
+            .field("writable", &self.writable)
+            .finish()
+    }
+}
+
+impl SimFile {
+    fn check_writable(&self) -> io::Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{}: Bad file descriptor (opened read-only)",
+                    self.path.display()
+                ),
+            ))
+        }
+    }
+}
+
+impl VfsFile for SimFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.sim.io(IoKind::Read, Some(self.epoch), |st| {
+            st.read(self.id, buf, offset)
+        })
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.sim.io(IoKind::Write, Some(self.epoch), |st| {
+            self.check_writable()?;
+            st.write(self.id, &self.path, buf, offset)
+        })
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        self.sim.uncounted(Some(self.epoch), |st| {
+            Ok(st.file_mut(self.id).visible.len() as u64)
+        })
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.sim.io(IoKind::SetLen, Some(self.epoch), |st| {
+            self.check_writable()?;
+            st.set_len(self.id, &self.path, len)
+        })
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        self.sim.io(IoKind::Sync, Some(self.epoch), |st| {
+            st.sync(self.id, &self.path)
+        })
+    }
+}
+
+impl Drop for SimFile {
+    fn drop(&mut self) {
+        self.sim.handle_dropped(self.id, self.epoch);
+    }
+}
+
+impl Vfs for SimVfs {
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn VfsFile>> {
+        let (epoch, id) = self.io(IoKind::Open, None, |st| st.open(path, mode))?;
+        Ok(Arc::new(SimFile {
+            sim: self.clone(),
+            id,
+            epoch,
+            writable: mode != OpenMode::Read,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.io(IoKind::Rename, None, |st| st.rename(from, to))
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.io(IoKind::Remove, None, |st| st.remove(path))
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.io(IoKind::List, None, |st| st.list(dir))
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.io(IoKind::SyncDir, None, |st| st.sync_dir(dir))
+    }
+
+    /// Counted as a `List`; a missing directory means the file does not
+    /// exist (as with `StdVfs`), rather than an error.
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        self.io(IoKind::List, None, |st| {
+            let (dir, name) = split(path)?;
+            Ok(st
+                .dirs
+                .get(&dir)
+                .is_some_and(|d| d.visible.contains_key(&name)))
+        })
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.uncounted(None, |st| {
+            st.record_dir(dir);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,401 @@
+//! Scenarios: a swarm configuration and a list of steps.
+//!
+//! The byte encoding is ours and exactly invertible: [`Scenario::from_bytes`]
+//! reads one byte per field (running out of input reads zeroes), and
+//! [`Scenario::to_bytes`] writes the bytes that read back to the same
+//! scenario. So the explorer's random bytes, a cargo-fuzz artifact and a
+//! minimized repro are all the same kind of file, and `Arbitrary` (used by the
+//! fuzz targets) is this same decoder.
+//!
+//! Steps run in order on one thread: that order *is* the schedule of the
+//! flusher and the compactor (a `CompactStep` between two `Flush`es is the
+//! compactor running while the flusher commits).
+
+use arbitrary::{Arbitrary, Unstructured};
+use std::fmt;
+
+/// Keys are `k00`..`k{KEY_SPACE-1}`: few keys, so updates and deletes collide.
+pub const KEY_SPACE: u8 = 48;
+/// At most this many steps per scenario.
+pub const MAX_STEPS: usize = 96;
+/// Bytes of the fixed configuration prefix.
+pub const CONFIG_BYTES: usize = 16;
+
+/// The per-scenario configuration (swarm testing: every seed gets its own).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SwarmConfig {
+    /// Tree fan-out, 2..=9.
+    pub fanout: u8,
+    /// Documents per compaction copy step, 1..=8.
+    pub copy_batch_docs: u8,
+    /// Unlocked catch-up rounds, 0..=3.
+    pub catchup_rounds: u8,
+    /// PiTR granularity in seconds, 1..=8, if PiTR is on.
+    pub pitr_granularity_secs: Option<u8>,
+    /// PiTR maximum history age in seconds, 0..=31.
+    pub pitr_max_age_secs: u8,
+    /// The crash mode index into `failpoints::CrashMode::ALL`, or None for
+    /// "chosen per crash from the seed".
+    pub crash_mode: Option<u8>,
+    /// The simulated disk's seed.
+    pub disk_seed: u64,
+    /// Windows mode: renaming or unlinking an open file fails.
+    pub windows: bool,
+    /// Strict recovery policy instead of tolerating a corrupt tail.
+    pub strict_recovery: bool,
+}
+
+impl Default for SwarmConfig {
+    fn default() -> SwarmConfig {
+        SwarmConfig {
+            fanout: 4,
+            copy_batch_docs: 4,
+            catchup_rounds: 2,
+            pitr_granularity_secs: None,
+            pitr_max_age_secs: 0,
+            crash_mode: Some(0),
+            disk_seed: 0,
+            windows: false,
+            strict_recovery: false,
+        }
+    }
+}
+
+/// I/O call kinds a crash can be placed at (`failpoints::IoKind` by index).
+pub const IO_KINDS: [&str; 5] = ["write", "sync", "rename", "remove", "sync_dir"];
+
+/// One step of a scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Queue a set of key `key` with a value of `len` bytes.
+    Set {
+        /// Key index.
+        key: u8,
+        /// Value length, 0..=63.
+        len: u8,
+    },
+    /// Queue a delete of key `key`.
+    Delete {
+        /// Key index.
+        key: u8,
+    },
+    /// Flush the queue as one commit.
+    Flush,
+    /// Advance the logical clock.
+    Tick {
+        /// Seconds, 1..=8.
+        secs: u8,
+    },
+    /// Start a compaction; `purge` of 0 purges nothing, otherwise tombstones
+    /// up to `update_seq * purge / 3` (so 3 purges everything allowed).
+    CompactStart {
+        /// 0..=3.
+        purge: u8,
+    },
+    /// Run `n` compaction steps (1..=4).
+    CompactStep {
+        /// Steps.
+        n: u8,
+    },
+    /// Run the compaction to the end.
+    CompactFinish,
+    /// Abort the compaction.
+    CompactAbort,
+    /// Arm a crash at the `nth` hit of failpoint number `point` of the catalog.
+    CrashAtFailpoint {
+        /// Index into `engine::failpoints::all()` (modulo its length).
+        point: u8,
+        /// 1..=4.
+        nth: u8,
+    },
+    /// Arm a crash at the `nth` I/O call of kind `IO_KINDS[kind]`.
+    CrashAtIo {
+        /// Index into [`IO_KINDS`].
+        kind: u8,
+        /// 1..=16.
+        nth: u8,
+        /// Crash after the call took effect rather than before.
+        after: bool,
+    },
+    /// Crash now.
+    CrashNow,
+    /// Restart the process: the queue is lost, the page cache is not.
+    Reopen,
+    /// Arm a crash that strikes during the next recovery, at the `nth` I/O
+    /// call of kind `IO_KINDS[kind]`.
+    CrashInRecovery {
+        /// Index into [`IO_KINDS`].
+        kind: u8,
+        /// 1..=4.
+        nth: u8,
+    },
+    /// Fail the `nth` next write (or fsync, if `sync`) with EIO.
+    Eio {
+        /// fsync rather than write.
+        sync: bool,
+        /// 1..=4.
+        nth: u8,
+    },
+    /// Check the running store against the oracle (every header).
+    Check,
+    /// Read the snapshot at `now - back` seconds and check it.
+    SnapshotCheck {
+        /// Seconds back, 0..=31.
+        back: u8,
+    },
+}
+
+/// A whole scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Scenario {
+    /// The swarm configuration.
+    pub config: SwarmConfig,
+    /// The steps, in schedule order.
+    pub steps: Vec<Step>,
+}
+
+/// Opcodes by weight: the first byte of a step picks `OPCODES[b % len]`.
+const OPCODES: [u8; 32] = [
+    0, 0, 0, 0, 0, 0, 0, // set
+    1, 1, // delete
+    2, 2, 2, 2, 2, // flush
+    3, 3, // tick
+    4, // compact start
+    5, 5, 5, // compact step
+    6, // compact finish
+    7, // compact abort
+    8, 8,  // crash at failpoint
+    9,  // crash at io
+    10, // crash now
+    11, // reopen
+    12, // crash in recovery
+    13, // eio
+    14, 14, // check
+    15, // snapshot check
+];
+
+struct Bytes<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl Bytes<'_> {
+    fn byte(&mut self) -> u8 {
+        let b = self.data.get(self.at).copied().unwrap_or(0);
+        self.at += 1;
+        b
+    }
+    fn exhausted(&self) -> bool {
+        self.at >= self.data.len()
+    }
+}
+
+impl Scenario {
+    /// Decode any bytes into a scenario (total: every input is valid).
+    pub fn from_bytes(data: &[u8]) -> Scenario {
+        let mut b = Bytes { data, at: 0 };
+        let fanout = 2 + b.byte() % 8;
+        let copy_batch_docs = 1 + b.byte() % 8;
+        let catchup_rounds = b.byte() % 4;
+        let pitr = b.byte();
+        let pitr_granularity_secs = (pitr % 2 == 1).then_some(1 + (pitr / 2) % 8);
+        let pitr_max_age_secs = b.byte() % 32;
+        let mode = b.byte() % 8;
+        let crash_mode = (mode < 7).then_some(mode);
+        let mut seed = [0u8; 8];
+        for s in &mut seed {
+            *s = b.byte();
+        }
+        let flags = b.byte();
+        let _reserved = b.byte();
+        let config = SwarmConfig {
+            fanout,
+            copy_batch_docs,
+            catchup_rounds,
+            pitr_granularity_secs,
+            pitr_max_age_secs,
+            crash_mode,
+            disk_seed: u64::from_le_bytes(seed),
+            windows: flags & 1 != 0,
+            strict_recovery: flags & 2 != 0,
+        };
+        let mut steps = Vec::new();
+        while !b.exhausted() && steps.len() < MAX_STEPS {
+            steps.push(decode_step(&mut b));
+        }
+        Scenario { config, steps }
+    }
+
+    /// Encode so that `from_bytes(to_bytes(s)) == s` for every decodable `s`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let c = &self.config;
+        let mut out = vec![
+            c.fanout.saturating_sub(2) % 8,
+            c.copy_batch_docs.saturating_sub(1) % 8,
+            c.catchup_rounds % 4,
+            match c.pitr_granularity_secs {
+                Some(g) => 1 + 2 * (g.saturating_sub(1) % 8),
+                None => 0,
+            },
+            c.pitr_max_age_secs % 32,
+            c.crash_mode.map_or(7, |m| m % 7),
+        ];
+        out.extend_from_slice(&c.disk_seed.to_le_bytes());
+        out.push(u8::from(c.windows) | u8::from(c.strict_recovery) << 1);
+        out.push(0);
+        debug_assert_eq!(out.len(), CONFIG_BYTES);
+        for step in &self.steps {
+            encode_step(step, &mut out);
+        }
+        out
+    }
+
+    /// The scenario normalised through the encoding (fields in range).
+    pub fn normalized(&self) -> Scenario {
+        Scenario::from_bytes(&self.to_bytes())
+    }
+}
+
+fn opcode_byte(op: u8) -> u8 {
+    OPCODES.iter().position(|o| *o == op).unwrap_or(0) as u8
+}
+
+fn decode_step(b: &mut Bytes<'_>) -> Step {
+    match OPCODES[usize::from(b.byte()) % OPCODES.len()] {
+        0 => Step::Set {
+            key: b.byte() % KEY_SPACE,
+            len: b.byte() % 64,
+        },
+        1 => Step::Delete {
+            key: b.byte() % KEY_SPACE,
+        },
+        2 => Step::Flush,
+        3 => Step::Tick {
+            secs: 1 + b.byte() % 8,
+        },
+        4 => Step::CompactStart {
+            purge: b.byte() % 4,
+        },
+        5 => Step::CompactStep {
+            n: 1 + b.byte() % 4,
+        },
+        6 => Step::CompactFinish,
+        7 => Step::CompactAbort,
+        8 => Step::CrashAtFailpoint {
+            point: b.byte() % engine::failpoints::all().count() as u8,
+            nth: 1 + b.byte() % 4,
+        },
+        9 => {
+            let kind = b.byte();
+            Step::CrashAtIo {
+                kind: kind % IO_KINDS.len() as u8,
+                nth: 1 + b.byte() % 16,
+                after: kind >= 128,
+            }
+        }
+        10 => Step::CrashNow,
+        11 => Step::Reopen,
+        12 => Step::CrashInRecovery {
+            kind: b.byte() % IO_KINDS.len() as u8,
+            nth: 1 + b.byte() % 4,
+        },
+        13 => {
+            let x = b.byte();
+            Step::Eio {
+                sync: x % 2 == 1,
+                nth: 1 + (x / 2) % 4,
+            }
+        }
+        14 => Step::Check,
+        _ => Step::SnapshotCheck {
+            back: b.byte() % 32,
+        },
+    }
+}
+
+fn encode_step(step: &Step, out: &mut Vec<u8>) {
+    match *step {
+        Step::Set { key, len } => out.extend([opcode_byte(0), key % KEY_SPACE, len % 64]),
+        Step::Delete { key } => out.extend([opcode_byte(1), key % KEY_SPACE]),
+        Step::Flush => out.push(opcode_byte(2)),
+        Step::Tick { secs } => out.extend([opcode_byte(3), secs.saturating_sub(1) % 8]),
+        Step::CompactStart { purge } => out.extend([opcode_byte(4), purge % 4]),
+        Step::CompactStep { n } => out.extend([opcode_byte(5), n.saturating_sub(1) % 4]),
+        Step::CompactFinish => out.push(opcode_byte(6)),
+        Step::CompactAbort => out.push(opcode_byte(7)),
+        Step::CrashAtFailpoint { point, nth } => {
+            out.extend([opcode_byte(8), point, nth.saturating_sub(1) % 4])
+        }
+        Step::CrashAtIo { kind, nth, after } => out.extend([
+            opcode_byte(9),
+            kind % IO_KINDS.len() as u8 + if after { 128 } else { 0 },
+            nth.saturating_sub(1) % 16,
+        ]),
+        Step::CrashNow => out.push(opcode_byte(10)),
+        Step::Reopen => out.push(opcode_byte(11)),
+        Step::CrashInRecovery { kind, nth } => out.extend([
+            opcode_byte(12),
+            kind % IO_KINDS.len() as u8,
+            nth.saturating_sub(1) % 4,
+        ]),
+        Step::Eio { sync, nth } => out.extend([
+            opcode_byte(13),
+            u8::from(sync) + 2 * (nth.saturating_sub(1) % 4),
+        ]),
+        Step::Check => out.push(opcode_byte(14)),
+        Step::SnapshotCheck { back } => out.extend([opcode_byte(15), back % 32]),
+    }
+}
+
+impl<'a> Arbitrary<'a> for Scenario {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Scenario> {
+        let len = u.len();
+        Ok(Scenario::from_bytes(u.bytes(len)?))
+    }
+
+    fn arbitrary_take_rest(u: Unstructured<'a>) -> arbitrary::Result<Scenario> {
+        Ok(Scenario::from_bytes(u.take_rest()))
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Set { key, len } => write!(f, "set k{key:02} ({len} bytes)"),
+            Step::Delete { key } => write!(f, "delete k{key:02}"),
+            Step::Flush => write!(f, "flush"),
+            Step::Tick { secs } => write!(f, "tick +{secs}s"),
+            Step::CompactStart { purge } => write!(f, "compact start (purge {purge}/3)"),
+            Step::CompactStep { n } => write!(f, "compact step x{n}"),
+            Step::CompactFinish => write!(f, "compact finish"),
+            Step::CompactAbort => write!(f, "compact abort"),
+            Step::CrashAtFailpoint { point, nth } => {
+                write!(f, "arm crash at {} hit #{nth}", failpoint_name(*point))
+            }
+            Step::CrashAtIo { kind, nth, after } => write!(
+                f,
+                "arm crash {} {} call #{nth}",
+                if *after { "after" } else { "before" },
+                IO_KINDS[usize::from(*kind) % IO_KINDS.len()]
+            ),
+            Step::CrashNow => write!(f, "crash now"),
+            Step::Reopen => write!(f, "reopen (process restart)"),
+            Step::CrashInRecovery { kind, nth } => write!(
+                f,
+                "arm crash in recovery at {} call #{nth}",
+                IO_KINDS[usize::from(*kind) % IO_KINDS.len()]
+            ),
+            Step::Eio { sync, nth } => {
+                write!(f, "EIO on {} #{nth}", if *sync { "fsync" } else { "write" })
+            }
+            Step::Check => write!(f, "check"),
+            Step::SnapshotCheck { back } => write!(f, "snapshot check now-{back}s"),
+        }
+    }
+}
+
+/// The catalog name a `point` byte selects.
+pub fn failpoint_name(point: u8) -> &'static str {
+    let all: Vec<&'static str> = engine::failpoints::all().collect();
+    all[usize::from(point) % all.len()]
+}
