@@ -31,9 +31,10 @@
 //! only once it is closed (a later window has a header) or in the final
 //! locked round, so no window ever gets two headers.
 
+use crate::btree;
 use crate::commit::{self, Committer, LocalChanges};
 use crate::config::PitrConfig;
-use crate::doc::{DocInfo, COUNTERS_DOC};
+use crate::doc::{self, DocInfo, SeqValue, COUNTERS_DOC};
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::format::{self, AppendFile, Header};
@@ -42,6 +43,7 @@ use crate::snapshot::Snapshot;
 use crate::store::{compact_file_name, file_name, HeaderInfo, State, Store};
 use crate::vfs::{OpenMode, VfsFile};
 use std::collections::VecDeque;
+use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::{Arc, MutexGuard};
 
@@ -134,6 +136,8 @@ pub struct Compaction {
     new_tip: Option<u64>,
     /// update_seq of the last source header fully replayed.
     replayed_seq: u64,
+    /// purge_seq of the last source header fully replayed.
+    replayed_purge_seq: u64,
     targets: VecDeque<HeaderInfo>,
     job: Option<Job>,
     unlocked_rounds: usize,
@@ -195,6 +199,7 @@ impl Store {
             new_header: Header::empty(),
             new_tip: None,
             replayed_seq: 0,
+            replayed_purge_seq: 0,
             targets: VecDeque::new(),
             job: None,
             unlocked_rounds: 0,
@@ -348,7 +353,10 @@ impl Compaction {
         Ok(out)
     }
 
-    /// PiTR: the newest header at or before now - age, and everything newer.
+    /// PiTR: the newest header older than now - age (strictly), and
+    /// everything newer. Headers the flusher writes during the compaction
+    /// are never older than the cutoff (the clock does not go back), so the
+    /// base chosen here stays the base.
     fn initial_candidates(&self, history: Vec<HeaderInfo>) -> Vec<HeaderInfo> {
         let Some(pitr) = self.pitr else {
             return history;
@@ -356,7 +364,7 @@ impl Compaction {
         let cutoff = self.now.saturating_sub(pitr.max_history_age_secs);
         let base = history
             .iter()
-            .rposition(|h| h.header.timestamp <= cutoff)
+            .rposition(|h| h.header.timestamp < cutoff)
             .unwrap_or(0);
         history.into_iter().skip(base).collect()
     }
@@ -441,6 +449,7 @@ impl Compaction {
                     pos: Some(target.pos),
                     trees: self.store.inner.trees,
                 };
+                self.apply_purges_between(&snapshot)?;
                 Job {
                     cursor: self.replayed_seq,
                     target,
@@ -472,6 +481,65 @@ impl Compaction {
             self.job = Some(Job { cursor, ..job });
         }
         Ok(())
+    }
+
+    /// A purge in the source history between the last replayed header and
+    /// `target` removed keys outright, so "changes since" cannot show them:
+    /// remove from the new file every key at or below the target's purge_seq
+    /// that the target no longer has. Without this, a key that was live in an
+    /// older retained PiTR header and whose tombstone was purged later would
+    /// come back to life.
+    fn apply_purges_between(&mut self, target: &Snapshot) -> Result<()> {
+        let purge_seq = target.header.purge_seq;
+        if self.new_tip.is_none() || purge_seq <= self.replayed_purge_seq {
+            return Ok(());
+        }
+        let hi = doc::seq_key(purge_seq);
+        let mut old: Vec<(u64, Vec<u8>)> = Vec::new();
+        let root = self.new_header.by_seq;
+        btree::range(
+            self.out()?,
+            root,
+            Bound::Unbounded,
+            Bound::Included(&hi),
+            &mut |k, v| {
+                old.push((doc::seq_from_key(k)?, SeqValue::decode(v)?.key));
+                Ok(true)
+            },
+        )?;
+        let mut gone = Vec::new();
+        for (seqno, key) in old {
+            if target.get(&key)?.is_none() {
+                gone.push(DocInfo {
+                    key,
+                    seqno,
+                    deleted: true,
+                    value: Vec::new(),
+                });
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let trees = self.store.inner.trees;
+        let base = self.new_header.clone();
+        let out = self.out()?;
+        let applied = commit::apply(
+            out,
+            &trees,
+            &base,
+            gone,
+            LocalChanges::default(),
+            Some(u64::MAX),
+        )?;
+        self.new_header = Header {
+            purge_seq: self
+                .new_header
+                .purge_seq
+                .max(applied.max_purged.unwrap_or(0)),
+            ..applied.header
+        };
+        self.out()?.write_out()
     }
 
     /// Local docs as of the target: all but the counters, which are
@@ -528,6 +596,7 @@ impl Compaction {
         self.new_header = header;
         self.new_tip = Some(pos);
         self.replayed_seq = target.header.update_seq;
+        self.replayed_purge_seq = target.header.purge_seq;
         self.report.headers_written += 1;
         self.report.purge_seq = self.new_header.purge_seq;
         Ok(())

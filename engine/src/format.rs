@@ -43,12 +43,14 @@ pub struct Reduce {
 impl std::ops::Add for Reduce {
     type Output = Reduce;
 
-    /// The sum of two reduces.
+    /// The sum of two reduces. Saturating: reduces read from a damaged file
+    /// can be anything, and summing them must give a wrong reduce (which
+    /// `verify` reports) rather than an overflow panic.
     fn add(self, other: Reduce) -> Reduce {
         Reduce {
-            live: self.live + other.live,
-            deleted: self.deleted + other.deleted,
-            bytes: self.bytes + other.bytes,
+            live: self.live.saturating_add(other.live),
+            deleted: self.deleted.saturating_add(other.deleted),
+            bytes: self.bytes.saturating_add(other.bytes),
         }
     }
 }
@@ -129,8 +131,19 @@ impl Header {
         if header.purge_seq > header.update_seq {
             return Err(r.corrupt("header purge_seq above update_seq".into()));
         }
+        // The next mutation gets update_seq + 1; a header that leaves no
+        // seqno after it cannot be real (and would overflow on open).
+        if header.update_seq == u64::MAX {
+            return Err(r.corrupt("header update_seq leaves no next seqno".into()));
+        }
         if header.prev_header.is_some_and(|p| p >= offset) {
             return Err(r.corrupt("header points forward to its previous header".into()));
+        }
+        if header
+            .prev_header
+            .is_some_and(|p| !p.is_multiple_of(BLOCK_BYTES))
+        {
+            return Err(r.corrupt("previous header not at a block start".into()));
         }
         Ok(header)
     }
@@ -142,29 +155,34 @@ pub fn checksum(bytes: &[u8]) -> u32 {
 }
 
 /// Bytes a chunk of `payload_bytes` takes on disk starting at `pos`,
-/// markers included.
-fn raw_span(pos: u64, logical: u64) -> u64 {
+/// markers included; `Corrupted` if it would end past `u64::MAX` (a
+/// position read from a damaged file can be anything).
+fn raw_span(pos: u64, logical: u64) -> Result<u64> {
+    let past_any_file = || Error::Corrupted {
+        offset: pos,
+        what: format!("chunk of {logical} bytes at {pos} ends past any file"),
+    };
     // Walk block by block: each block start inside the span costs one byte.
+    let start = pos;
     let mut pos = pos;
     let mut left = logical;
-    let start = pos;
     while left > 0 {
         if pos.is_multiple_of(BLOCK_BYTES) {
-            pos += 1;
+            pos = pos.checked_add(1).ok_or_else(past_any_file)?;
             continue;
         }
         let room = BLOCK_BYTES - pos % BLOCK_BYTES;
         let take = room.min(left);
-        pos += take;
+        pos = pos.checked_add(take).ok_or_else(past_any_file)?;
         left -= take;
     }
-    pos - start
+    Ok(pos - start)
 }
 
 /// Read `len` logical bytes starting at raw offset `pos`, skipping the marker
 /// byte at each block start. Returns the bytes and the raw end offset.
 pub fn read_logical(file: &dyn VfsFile, pos: u64, len: u64) -> Result<(Vec<u8>, u64)> {
-    let span = raw_span(pos, len);
+    let span = raw_span(pos, len)?;
     let mut raw = vec![0u8; span as usize];
     file.read_exact_at(&mut raw, pos)
         .map_err(|e| match e.kind() {
@@ -232,7 +250,14 @@ fn verify_checksum(payload: &[u8], stored: u32, offset: u64) -> Result<()> {
 /// Read the header whose block starts at `block_pos`.
 /// `check_crc` is false only for the seeded bug that accepts torn headers.
 pub fn read_header(file: &dyn VfsFile, block_pos: u64, check_crc: bool) -> Result<Header> {
-    debug_assert_eq!(block_pos % BLOCK_BYTES, 0);
+    // An error, not an assert: the position may come from a caller of
+    // `Store::snapshot_at_header`. Positions read from disk are checked in
+    // `Header::decode`.
+    if !block_pos.is_multiple_of(BLOCK_BYTES) {
+        return Err(Error::Invalid(format!(
+            "header position {block_pos} is not at a block start"
+        )));
+    }
     let mut marker = [0u8; 1];
     file.read_exact_at(&mut marker, block_pos)
         .map_err(Error::io("read header marker"))?;
@@ -392,11 +417,11 @@ struct MemFile<'a> {
 
 fn read_chunk_from(mem: &MemFile<'_>, pos: u64) -> Result<Vec<u8>> {
     let read = |at: u64, len: u64| -> Result<(Vec<u8>, u64)> {
-        let span = raw_span(at, len);
+        let span = raw_span(at, len)?;
         let start = (at - mem.base) as usize;
         let raw = mem
             .bytes
-            .get(start..start + span as usize)
+            .get(start..start.saturating_add(span as usize))
             .ok_or_else(|| Error::Corrupted {
                 offset: at,
                 what: "chunk runs past the write buffer".into(),

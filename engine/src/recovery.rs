@@ -116,11 +116,16 @@ pub fn recover(file: &Arc<dyn VfsFile>, policy: RecoveryPolicy) -> Result<Recove
         failpoint!("recovery::before_truncate");
         file.set_len(found.end)
             .map_err(Error::io("truncate tail"))?;
-        if !mutants::active(Mutant::TruncateNotDurable) {
-            file.sync().map_err(Error::io("fsync after truncate"))?;
-        }
-        failpoint!("recovery::after_truncate");
         found.truncated_bytes = len - found.end;
+    }
+    // Make what recovery chose durable, truncation included: the recovered
+    // header may have been found in the page cache of a crashed process, and
+    // once readers saw it a later crash must not take it back.
+    if !mutants::active(Mutant::TruncateNotDurable) {
+        file.sync().map_err(Error::io("fsync after recovery"))?;
+    }
+    if found.truncated_bytes > 0 {
+        failpoint!("recovery::after_truncate");
     }
     Ok(found)
 }

@@ -217,10 +217,6 @@ impl Store {
                 },
             )
             .map_err(Error::io("open store file"))?;
-        if created {
-            vfs.sync_dir(&dir)
-                .map_err(Error::io("fsync dir after create"))?;
-        }
         let mut report = OpenReport {
             rev,
             ..OpenReport::default()
@@ -235,6 +231,12 @@ impl Store {
                 .map_err(Error::io("fsync dir after cleanup"))?;
             failpoint!("recovery::after_cleanup");
             report.removed = others;
+        } else {
+            // The chosen file's name (just created, or renamed by a
+            // compaction whose process crashed) may be only in the page
+            // cache: make it durable before anyone reads through it.
+            vfs.sync_dir(&dir)
+                .map_err(Error::io("fsync dir after open"))?;
         }
         let Recovered {
             header,

@@ -189,7 +189,7 @@ fn check_pitr_windows(
     let cutoff = started.saturating_sub(p.max_history_age_secs);
     let all: Vec<(u64, u64)> = c.history.iter().map(|(s, (ts, _))| (*s, *ts)).collect();
     let upto: Vec<(u64, u64)> = all.into_iter().filter(|(s, _)| *s <= switch_seq).collect();
-    let base = upto.iter().rposition(|(_, ts)| *ts <= cutoff).unwrap_or(0);
+    let base = upto.iter().rposition(|(_, ts)| *ts < cutoff).unwrap_or(0);
     let cand = &upto[base..];
     let mut expected = Vec::new();
     for (i, (seq, ts)) in cand.iter().enumerate() {

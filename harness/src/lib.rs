@@ -4,9 +4,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod catalog;
+pub mod explore;
 pub mod generate;
+pub mod minimize;
+pub mod mutants;
 pub mod runner;
 pub mod scenario;
+pub mod targets;
 
 pub use runner::{run, Failure, FailureKind, Outcome, RunOptions};
 pub use scenario::{Scenario, Step, SwarmConfig};

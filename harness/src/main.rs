@@ -1,1 +1,451 @@
-fn main() {}
+//! `crashfuzz`: the crash-consistency explorer and its tools.
+//!
+//! Exit codes, for every subcommand: 0 nothing found; 2 bad usage or
+//! unreadable input; 3 oracle divergence; 4 engine panic; 5 hang; 6 recovery
+//! error.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use engine::mutants::Mutant;
+use harness::explore::{describe, explore, write_artifact, ExploreOptions};
+use harness::generate::Size;
+use harness::minimize::{minimize, regression_test};
+use harness::runner::{replay_command, RunOptions};
+use harness::targets::{run_target, Target};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit code: bad usage or unreadable input.
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "crashfuzz",
+    version,
+    about = "Crash-consistency fuzzing of a couchstore-style store"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run random scenarios from one seed until a failure or a budget.
+    Explore {
+        /// The seed (default: from the clock, printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Time budget in seconds (default 60 when --iterations is absent).
+        #[arg(long)]
+        time: Option<u64>,
+        /// Scenario budget.
+        #[arg(long)]
+        iterations: Option<u64>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print one JSON summary object as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+        /// Where failure artifacts go.
+        #[arg(long, default_value = "crashfuzz-artifacts")]
+        out: PathBuf,
+        /// Scenario size: small, default or large.
+        #[arg(long, default_value = "default")]
+        size: String,
+        /// Switch a seeded bug on (see `crashfuzz mutants --list`).
+        #[arg(long)]
+        mutant: Option<String>,
+        /// Write failpoint coverage (hits and crashes) to this file.
+        #[arg(long)]
+        coverage: Option<PathBuf>,
+    },
+    /// Replay an artifact deterministically and print its trace.
+    Repro {
+        /// The artifact (raw scenario bytes, as cargo-fuzz writes them).
+        artifact: Option<PathBuf>,
+        /// The scenario bytes in hex instead of a file.
+        #[arg(long)]
+        hex: Option<String>,
+        /// The fuzz target the artifact came from (default: interleave).
+        #[arg(long)]
+        target: Option<String>,
+        /// Switch a seeded bug on.
+        #[arg(long)]
+        mutant: Option<String>,
+        /// Print only the verdict, not the trace.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Shrink a failing artifact and write a regression test.
+    Minimize {
+        /// The failing artifact.
+        artifact: PathBuf,
+        /// Where the minimized artifact goes (default: <artifact>.min).
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// Where the regression test goes (default: <output>.rs).
+        #[arg(long)]
+        test_out: Option<PathBuf>,
+        /// The fuzz target the artifact came from.
+        #[arg(long)]
+        target: Option<String>,
+        /// Switch a seeded bug on.
+        #[arg(long)]
+        mutant: Option<String>,
+    },
+    /// List every failpoint and where it sits; with a coverage file, its hits
+    /// and crashes.
+    Catalog {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// A coverage file written by `explore --coverage`.
+        #[arg(long)]
+        coverage: Option<PathBuf>,
+    },
+    /// List a store file's headers, verify its trees.
+    Inspect {
+        /// A `<name>.couch.<rev>` file.
+        file: PathBuf,
+    },
+    /// Run the seeded-bug benchmark: does exploration find every bug?
+    Mutants {
+        /// Time budget per seeded bug, seconds.
+        #[arg(long, default_value_t = 60)]
+        time_per_bug: u64,
+        /// Independent seeds per bug (the median is over these).
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Only these bugs (by name); default all.
+        #[arg(long)]
+        only: Vec<String>,
+        /// Print one JSON object as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+        /// Also write the Markdown table here.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Worker threads per exploration (default 1: the benchmark's unit).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// List the seeded bugs and exit.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Write generated seed corpora for the fuzz targets.
+    Corpus {
+        /// The corpus root (one directory per target is made below it).
+        #[arg(long, default_value = "fuzz/corpus")]
+        out: PathBuf,
+        /// Inputs per target.
+        #[arg(long, default_value_t = 32)]
+        count: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("crashfuzz: {message}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+type CmdResult = Result<u8, String>;
+
+fn dispatch(command: Command) -> CmdResult {
+    match command {
+        Command::Explore {
+            seed,
+            time,
+            iterations,
+            jobs,
+            json,
+            out,
+            size,
+            mutant,
+            coverage,
+        } => {
+            let seed = seed.unwrap_or_else(seed_from_clock);
+            let options = ExploreOptions {
+                seed,
+                time: match (time, iterations) {
+                    (None, None) => Some(Duration::from_secs(60)),
+                    (t, _) => t.map(Duration::from_secs),
+                },
+                iterations,
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                size: Size::from_name(&size).ok_or_else(|| format!("unknown --size {size:?}"))?,
+                mutant: parse_mutant(mutant.as_deref())?,
+                progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            cmd_explore(&options, json, &out, coverage.as_deref())
+        }
+        Command::Repro {
+            artifact,
+            hex,
+            target,
+            mutant,
+            quiet,
+        } => {
+            let (bytes, path) = read_input(artifact.as_deref(), hex.as_deref())?;
+            let target = parse_target(target.as_deref(), path.as_deref())?;
+            let mutant = parse_mutant(mutant.as_deref())?;
+            cmd_repro(target, &bytes, mutant, quiet)
+        }
+        Command::Minimize {
+            artifact,
+            output,
+            test_out,
+            target,
+            mutant,
+        } => {
+            let (bytes, _) = read_input(Some(&artifact), None)?;
+            let target = parse_target(target.as_deref(), Some(&artifact))?;
+            let mutant = parse_mutant(mutant.as_deref())?;
+            let output = output.unwrap_or_else(|| artifact.with_extension("min"));
+            let test_out = test_out.unwrap_or_else(|| output.with_extension("rs"));
+            cmd_minimize(target, &bytes, mutant, &output, &test_out)
+        }
+        Command::Catalog { json, coverage } => harness::catalog::print(json, coverage.as_deref()),
+        Command::Inspect { file } => cmd_inspect(&file),
+        Command::Mutants {
+            time_per_bug,
+            seeds,
+            seed,
+            only,
+            json,
+            markdown,
+            jobs,
+            list,
+        } => {
+            if list {
+                for m in Mutant::ALL {
+                    println!("{m}");
+                }
+                return Ok(0);
+            }
+            let bugs = if only.is_empty() {
+                Mutant::ALL.to_vec()
+            } else {
+                only.iter()
+                    .map(|n| parse_mutant(Some(n)).map(|m| m.into_iter().collect::<Vec<_>>()))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            };
+            let options = harness::mutants::BenchOptions {
+                time_per_bug: Duration::from_secs(time_per_bug),
+                seeds,
+                first_seed: seed,
+                jobs,
+                progress: !json,
+            };
+            harness::mutants::cmd(&bugs, &options, json, markdown.as_deref())
+        }
+        Command::Corpus { out, count, seed } => {
+            for target in Target::ALL {
+                let dir = out.join(target.name());
+                let n = harness::targets::write_seed_corpus(target, &dir, seed, count)
+                    .map_err(|e| format!("writing {}: {e}", dir.display()))?;
+                println!("{}: {n} inputs in {}", target, dir.display());
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn seed_from_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn parse_mutant(name: Option<&str>) -> Result<Option<Mutant>, String> {
+    match name {
+        None => Ok(None),
+        Some(n) => {
+            if !cfg!(feature = "mutants") {
+                return Err("seeded bugs need the `mutants` feature".into());
+            }
+            Mutant::from_name(n)
+                .map(Some)
+                .ok_or_else(|| format!("unknown seeded bug {n:?} (see `crashfuzz mutants --list`)"))
+        }
+    }
+}
+
+fn parse_target(name: Option<&str>, artifact: Option<&Path>) -> Result<Target, String> {
+    if let Some(n) = name {
+        return Target::from_name(n).ok_or_else(|| format!("unknown target {n:?}"));
+    }
+    // cargo-fuzz keeps artifacts in fuzz/artifacts/<target>/.
+    let from_path = artifact
+        .and_then(|p| p.parent())
+        .and_then(|d| d.file_name())
+        .and_then(|d| Target::from_name(&d.to_string_lossy()));
+    Ok(from_path.unwrap_or(Target::Interleave))
+}
+
+fn read_input(
+    path: Option<&Path>,
+    hex: Option<&str>,
+) -> Result<(Vec<u8>, Option<PathBuf>), String> {
+    match (path, hex) {
+        (Some(p), None) => std::fs::read(p)
+            .map(|b| (b, Some(p.to_path_buf())))
+            .map_err(|e| format!("cannot read {}: {e}", p.display())),
+        (None, Some(h)) => hex::decode(h.trim())
+            .map(|b| (b, None))
+            .map_err(|e| format!("--hex is not hex: {e}")),
+        (Some(_), Some(_)) => Err("give an artifact or --hex, not both".into()),
+        (None, None) => Err("give an artifact path or --hex".into()),
+    }
+}
+
+fn cmd_explore(
+    options: &ExploreOptions,
+    json: bool,
+    out: &Path,
+    coverage: Option<&Path>,
+) -> CmdResult {
+    eprintln!(
+        "crashfuzz explore: seed {} on {} worker(s){}",
+        options.seed,
+        options.jobs,
+        options
+            .mutant
+            .map_or(String::new(), |m| format!(", seeded bug {m}"))
+    );
+    let report = explore(options);
+    if let Some(path) = coverage {
+        std::fs::write(path, report.coverage.to_text())
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    let total = engine::failpoints::all().count();
+    let summary = format!(
+        "{} scenarios in {:.1}s ({:.0}/s), {} crash states checked, {} oracle checks, failpoints hit {}/{total}, crashed at {}/{total}",
+        report.iterations,
+        report.elapsed.as_secs_f64(),
+        report.execs_per_sec(),
+        report.crash_states,
+        report.checks,
+        total - report.coverage.unhit().len(),
+        total - report.coverage.uncrashed().len(),
+    );
+    let mut code = 0;
+    match &report.failure {
+        Some(found) => {
+            let path = write_artifact(out, &found.bytes, &found.failure)
+                .map_err(|e| format!("writing artifact to {}: {e}", out.display()))?;
+            eprintln!("{}", found.failure);
+            eprintln!(
+                "scenario {} of seed {}:\n{}",
+                found.index,
+                report.seed,
+                describe(&found.failure.scenario)
+            );
+            eprintln!(
+                "artifact: {} (trace in {})",
+                path.display(),
+                path.with_extension("txt").display()
+            );
+            eprintln!(
+                "replay: {}",
+                replay_command(&found.failure.scenario, found.failure.mutant, Some(&path))
+            );
+            code = found.failure.kind.exit_code() as u8;
+        }
+        None => eprintln!("no failure found"),
+    }
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{summary}");
+    }
+    Ok(code)
+}
+
+fn cmd_repro(target: Target, bytes: &[u8], mutant: Option<Mutant>, quiet: bool) -> CmdResult {
+    let options = RunOptions {
+        keep_trace: true,
+        mutant,
+        echo: !quiet,
+    };
+    let scenario = target.scenario(bytes);
+    if !quiet {
+        eprintln!("target {target}\n{}", describe(&scenario));
+    }
+    match run_target(target, bytes, &options) {
+        Ok(outcome) => {
+            println!(
+                "no failure: {} crash states, {} checks, trace digest {}",
+                outcome.crash_states, outcome.checks, outcome.trace_digest
+            );
+            Ok(0)
+        }
+        Err(failure) => {
+            println!("{failure}");
+            Ok(failure.kind.exit_code() as u8)
+        }
+    }
+}
+
+fn cmd_minimize(
+    target: Target,
+    bytes: &[u8],
+    mutant: Option<Mutant>,
+    output: &Path,
+    test_out: &Path,
+) -> CmdResult {
+    let scenario = target.scenario(bytes);
+    let options = RunOptions {
+        mutant,
+        ..RunOptions::default()
+    };
+    let Some(min) = minimize(&scenario, &options) else {
+        println!("the artifact does not fail: nothing to minimize");
+        return Ok(0);
+    };
+    std::fs::write(output, min.scenario.to_bytes())
+        .map_err(|e| format!("writing {}: {e}", output.display()))?;
+    let name = format!("regression_{}", min.failure.signature());
+    std::fs::write(test_out, regression_test(&min, &name))
+        .map_err(|e| format!("writing {}: {e}", test_out.display()))?;
+    println!(
+        "minimized {} [{}]: steps {} -> {} in {} runs",
+        min.failure.kind, min.failure.invariant, min.steps_before, min.steps_after, min.runs
+    );
+    println!("{}", describe(&min.scenario));
+    println!(
+        "artifact: {}\nregression test: {}",
+        output.display(),
+        test_out.display()
+    );
+    println!(
+        "replay: {}",
+        replay_command(&min.scenario, mutant, Some(output))
+    );
+    Ok(min.failure.kind.exit_code() as u8)
+}
+
+fn cmd_inspect(file: &Path) -> CmdResult {
+    let report = engine::inspect::inspect(&engine::StdVfs, file)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    print!("{report}");
+    Ok(if report.all_good() { 0 } else { 3 })
+}

@@ -431,10 +431,18 @@ impl<'a> Runner<'a> {
             }
             Step::CrashAtFailpoint { point, nth } => {
                 let name = failpoint_name(point).to_string();
-                self.arm(CrashTrigger::AtFailpoint {
+                let recovery = name.starts_with("recovery::");
+                let trigger = CrashTrigger::AtFailpoint {
                     name,
                     nth: u64::from(nth),
-                });
+                };
+                if recovery {
+                    // Recovery failpoints are hit only by an open: arm this
+                    // for the next recovery (a crash disarms any trigger).
+                    self.recovery_trigger = Some(trigger);
+                } else {
+                    self.arm(trigger);
+                }
                 Ok(())
             }
             Step::CrashAtIo { kind, nth, after } => {

@@ -668,20 +668,22 @@ fn pitr_slots(old: &[Slot], pitr: Pitr, now_secs: u64) -> Vec<Slot> {
         .collect()
 }
 
-/// The PiTR policy: base is the newest header at or before the cutoff
-/// (`now - max_age`), or the oldest if none is; the candidates are base and
-/// every header after the cutoff; of each window (`timestamp / granularity`)
+/// The PiTR policy: base is the newest header older than the cutoff
+/// (`now - max_age`, strictly: SPEC's "older than"), or the oldest if none
+/// is; the candidates are base and every header at or after the cutoff
+/// (which includes every header written during the compaction, as the clock
+/// never goes back); of each window (`timestamp / granularity`)
 /// the last candidate is kept. Every slot of `old` has a timestamp.
 fn pitr_keep(old: &[Slot], pitr: Pitr, now_secs: u64) -> Vec<Slot> {
     let timestamp = |slot: &Slot| slot.timestamp_secs.unwrap_or_default();
     let cutoff = now_secs.saturating_sub(pitr.max_age_secs);
     let base = old
         .iter()
-        .rposition(|slot| timestamp(slot) <= cutoff)
+        .rposition(|slot| timestamp(slot) < cutoff)
         .unwrap_or(0);
     let mut last_of_window: BTreeMap<u64, Slot> = BTreeMap::new();
     for (index, slot) in old.iter().enumerate() {
-        if index == base || timestamp(slot) > cutoff {
+        if index == base || timestamp(slot) >= cutoff {
             last_of_window.insert(timestamp(slot) / pitr.granularity_secs, *slot);
         }
     }

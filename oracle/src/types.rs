@@ -82,6 +82,12 @@ pub struct RecoveredHeader {
 }
 
 impl RecoveredHeader {
+    /// SHA-256 (hex) of a canonical encoding of every field: equal digests,
+    /// equal headers. A divergence carries the digests of both sides.
+    pub fn sha256(&self) -> String {
+        crate::divergence::digest_header(self)
+    }
+
     /// A header whose by-seq listing and counters are derived from `docs`:
     /// what a correct engine shows. For expected values inside the oracle
     /// only; a harness that built its input this way would make the

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use common::{
     basic, compaction, derived, edit, key, pitr_history, purged, store, with_files, Script,
 };
-use oracle::{Divergence, Doc, Invariant, RecoveredStore};
+use oracle::{Divergence, Doc, Invariant, Model, RecoveredStore};
 
 /// Runs `check` on the store `build` makes from the script's commits.
 fn checked(mut s: Script, build: impl FnOnce(&Script) -> RecoveredStore) -> Divergence {
@@ -107,6 +107,18 @@ fn compaction_loses_catch_up_mutations() -> Divergence {
         docs.remove(&key("e"));
     });
     checked(s, |s| store(&[&s.at(4), &tip]))
+}
+
+/// A tip a check saw (here an in-flight commit that landed) is durable from
+/// then on: a later crash may not go back before it.
+fn adopted_tip_regresses() -> Divergence {
+    let mut s = basic();
+    s.set("d", "1");
+    s.start_flush(30);
+    s.crash();
+    s.model.check(&s.file(&[2, 4, 5])).unwrap();
+    s.crash();
+    checked(s, |s| s.file(&[2, 4]))
 }
 
 // --- each header on its own ------------------------------------------------
@@ -220,6 +232,12 @@ fn unexplained_header() -> Divergence {
     checked(s, |s| store(&[&s.at(2), &invented, &s.at(4)]))
 }
 
+fn initial_header_missing() -> Divergence {
+    let mut model = Model::with_initial_header(0);
+    model.crash();
+    model.check(&RecoveredStore::default()).unwrap_err()
+}
+
 fn compaction_drops_h0() -> Divergence {
     let mut s = basic();
     s.model.compaction_started(compaction(None, None, 30));
@@ -315,6 +333,11 @@ const SCENARIOS: &[Scenario] = &[
         partial_batch_mid_update_seq,
         Invariant::AtomicCommit,
     ),
+    (
+        "adopted_tip_regresses",
+        adopted_tip_regresses,
+        Invariant::Durability,
+    ),
     ("hole", hole, Invariant::NoHoles),
     (
         "resurrected_delete",
@@ -393,6 +416,11 @@ const SCENARIOS: &[Scenario] = &[
         Invariant::HeaderList,
     ),
     (
+        "initial_header_missing",
+        initial_header_missing,
+        Invariant::HeaderList,
+    ),
+    (
         "compaction_drops_h0",
         compaction_drops_h0,
         Invariant::HeaderList,
@@ -459,6 +487,7 @@ rejects!(
     acked_mutation_lost_under_the_right_update_seq,
     partial_batch,
     partial_batch_mid_update_seq,
+    adopted_tip_regresses,
     hole,
     resurrected_delete,
     tombstone_purged_above_purge_seq,
@@ -476,6 +505,7 @@ rejects!(
     older_header_wrong,
     acked_header_missing_from_the_list,
     unexplained_header,
+    initial_header_missing,
     compaction_drops_h0,
     wrong_pitr_header,
     wrong_pitr_timestamp,
