@@ -152,7 +152,7 @@ pub fn explore(options: &ExploreOptions) -> ExploreReport {
                     }
                 }
             }
-            if index % 64 == 0 {
+            if index.is_multiple_of(64) {
                 coverage
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
