@@ -70,6 +70,7 @@ pub(crate) fn apply(
     docs: Vec<DocInfo>,
     locals: LocalChanges,
     purge_upto: Option<u64>,
+    who: Committer,
 ) -> Result<Applied> {
     let mut latest: BTreeMap<Vec<u8>, DocInfo> = BTreeMap::new();
     for d in docs {
@@ -124,6 +125,17 @@ pub(crate) fn apply(
         seq_inserts.push((doc::seq_key(d.seqno), Some(sv.encode())));
         id_actions.push((key, Some(id.encode())));
     }
+    // Bodies reach the file in their own write, before any tree node, as
+    // couchstore saves documents before it updates the indexes. (So a crash
+    // image can hold the new nodes but not the bodies they point to: what a
+    // header written before the data fsync would expose.)
+    if who == Committer::Flusher {
+        failpoint!("flush::before_bodies");
+    }
+    out.write_out()?;
+    if who == Committer::Flusher {
+        failpoint!("flush::after_bodies");
+    }
     // Inserts after removals, so a (buggy) reused seqno overwrites rather
     // than vanishes: verify and the oracle then see the disagreement.
     seq_actions.extend(seq_inserts);
@@ -175,17 +187,14 @@ fn sync(out: &AppendFile, who: Committer) -> Result<()> {
     }
 }
 
-/// The commit protocol: write what `apply` laid out, fsync, write the header
-/// at the next block boundary, fsync. Returns the header's offset. The commit
-/// is durable (and may be acknowledged) only if this returns Ok.
+/// The commit protocol: write the tree nodes `apply` laid out (the bodies
+/// are already written), fsync, write the header at the next block boundary,
+/// fsync. Returns the header's offset. The commit is durable (and may be
+/// acknowledged) only if this returns Ok.
 pub(crate) fn commit(out: &mut AppendFile, header: &Header, who: Committer) -> Result<u64> {
     let flusher = who == Committer::Flusher;
-    if flusher {
-        failpoint!("flush::before_bodies");
-    }
     out.write_out()?;
     if flusher {
-        failpoint!("flush::after_bodies");
         failpoint!("flush::before_data_sync");
     }
     if !(flusher && mutants::active(Mutant::HeaderBeforeDataSync)) {

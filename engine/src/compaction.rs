@@ -531,6 +531,7 @@ impl Compaction {
             gone,
             LocalChanges::default(),
             Some(u64::MAX),
+            Committer::Compactor,
         )?;
         self.new_header = Header {
             purge_seq: self
@@ -569,7 +570,15 @@ impl Compaction {
         let trees = self.store.inner.trees;
         let base = self.new_header.clone();
         let out = self.out()?;
-        let applied = commit::apply(out, &trees, &base, docs, locals, purge)?;
+        let applied = commit::apply(
+            out,
+            &trees,
+            &base,
+            docs,
+            locals,
+            purge,
+            Committer::Compactor,
+        )?;
         let purged = applied.max_purged.unwrap_or(0);
         self.new_header = Header {
             purge_seq: self.new_header.purge_seq.max(purged),

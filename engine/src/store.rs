@@ -359,8 +359,16 @@ impl Store {
             docs: Vec::new(),
             recount: true,
         };
-        let mut header =
-            commit::apply(&mut st.out, &self.inner.trees, &base, batch, locals, None)?.header;
+        let mut header = commit::apply(
+            &mut st.out,
+            &self.inner.trees,
+            &base,
+            batch,
+            locals,
+            None,
+            Committer::Flusher,
+        )?
+        .header;
         header.timestamp = timestamp.max(base.timestamp);
         header.prev_header = st.tip_pos;
         let pos = commit::commit(&mut st.out, &header, Committer::Flusher)?;

@@ -289,7 +289,7 @@ fn flip_every_byte_of_a_small_file() {
     // Every bit of the newest header chunk, both policies in turn.
     for at in built.last_header as usize..built.bytes.len() {
         for bit in 0..8 {
-            let policy = if (at + bit as usize) % 2 == 0 {
+            let policy = if (at + bit as usize).is_multiple_of(2) {
                 RecoveryPolicy::TolerateCorruptTail
             } else {
                 RecoveryPolicy::Strict
@@ -361,7 +361,7 @@ fn chunks(bytes: &[u8]) -> Vec<ChunkAt> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < bytes.len() {
-        if pos % 4096 == 0 && bytes[pos] == MARKER_HEADER {
+        if pos.is_multiple_of(4096) && bytes[pos] == MARKER_HEADER {
             let len = u32::from_be_bytes(bytes[pos + 1..pos + 5].try_into().unwrap()) as usize;
             out.push(ChunkAt {
                 header: true,
@@ -561,4 +561,31 @@ fn forged_checksums_give_errors_not_panics() {
             forged_probe(&built, dir.path(), &mut rng, &found);
         }
     }
+}
+
+/// Test the tester: with header checksums unchecked (a seeded bug), some
+/// flip in the newest header must come back as an Ok with a wrong state,
+/// and the probe must call that out.
+#[cfg(feature = "mutants")]
+#[test]
+fn flip_test_catches_an_unchecked_header_checksum() {
+    use engine::mutants::{self, Mutant};
+    let built = build(0xB17F_1100, 2, 3, 8, 10, false);
+    let dir = common::scratch_dir();
+    // Bytes 1..=9 of the update_seq field (after marker, prefix, version).
+    let update_seq_low_byte = built.last_header as usize + 1 + 8 + 1 + 7;
+    mutants::set(Some(Mutant::TornHeaderAccepted));
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        probe(
+            &built,
+            dir.path(),
+            update_seq_low_byte,
+            6,
+            RecoveryPolicy::TolerateCorruptTail,
+        )
+    }));
+    mutants::set(None);
+    let panic = outcome.expect_err("a forged update_seq went unnoticed");
+    let msg = panic_message(&panic);
+    assert!(msg.contains("wrong answer with Ok"), "{msg}");
 }

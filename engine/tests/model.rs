@@ -512,3 +512,20 @@ fn model_sequences_c() {
 fn model_sequences_d() {
     run_cases(BASE_SEEDS[3]);
 }
+
+/// Test the tester: with seqnos reused after a reopen (a seeded bug), the
+/// model must notice within a few sequences. Runs where the `mutants`
+/// feature is on (`cargo test --workspace` unifies it in).
+#[cfg(feature = "mutants")]
+#[test]
+fn model_catches_seqno_reuse_after_reopen() {
+    use engine::mutants::{self, Mutant};
+    mutants::set(Some(Mutant::SeqnoReused));
+    let caught = (0..50).find_map(|case| run_sequence(seed_of(0x5EED, case)).err());
+    mutants::set(None);
+    let msg = caught.expect("the seeded bug went unnoticed in 50 sequences");
+    assert!(
+        msg.contains("seqno"),
+        "caught, but for another reason: {msg}"
+    );
+}

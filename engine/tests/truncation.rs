@@ -324,3 +324,33 @@ fn strict_cuts_data_tails_but_refuses_a_damaged_last_header() {
         built.states.last().unwrap()
     );
 }
+
+/// Test the tester: with the fallback to an older header switched off (a
+/// seeded bug), a cut inside the newest header must fail this test.
+#[cfg(feature = "mutants")]
+#[test]
+fn cut_test_catches_a_recovery_without_fallback() {
+    use engine::mutants::{self, Mutant};
+    let built = build(3, 20);
+    let dir = common::scratch_dir();
+    let cut = built.last_header() + 10;
+    mutants::set(Some(Mutant::NoHeaderFallback));
+    let outcome = std::panic::catch_unwind(|| {
+        check_cut(
+            &built,
+            dir.path(),
+            cut,
+            RecoveryPolicy::TolerateCorruptTail,
+            false,
+        )
+    });
+    mutants::set(None);
+    assert!(outcome.is_err(), "a cut header without fallback passed");
+    check_cut(
+        &built,
+        dir.path(),
+        cut,
+        RecoveryPolicy::TolerateCorruptTail,
+        false,
+    );
+}

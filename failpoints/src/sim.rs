@@ -389,6 +389,26 @@ impl SimVfs {
         record
     }
 
+    /// Restart the *process* after a crash, not the machine: the disk
+    /// unfreezes with everything the kernel had, synced or not, still in the
+    /// same state (unsynced writes and directory changes stay unsynced, so a
+    /// later power loss can still drop them). Old handles stay dead, as a
+    /// dead process's file descriptors do. A live disk is crashed first.
+    pub fn restart_process(&self) -> CrashRecord {
+        let mut st = self.lock();
+        if st.frozen.is_none() {
+            st.crash_now(CrashCause::Manual);
+        }
+        let Some(record) = st.frozen.take() else {
+            unreachable!("crash_now freezes the disk");
+        };
+        st.crashes.push(record.clone());
+        st.epoch += 1;
+        st.open_handles.clear();
+        st.last_failpoint = None;
+        record
+    }
+
     /// Every crash rebooted from, oldest first.
     pub fn crashes(&self) -> Vec<CrashRecord> {
         self.lock().crashes.clone()

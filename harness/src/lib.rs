@@ -9,6 +9,7 @@ pub mod explore;
 pub mod generate;
 pub mod minimize;
 pub mod mutants;
+pub mod regression;
 pub mod runner;
 pub mod scenario;
 pub mod targets;

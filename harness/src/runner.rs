@@ -459,18 +459,9 @@ impl<'a> Runner<'a> {
                 self.sim.crash();
                 Ok(())
             }
-            Step::Reopen => {
-                // A process restart: the kernel keeps its page cache.
-                self.sim.set_crash_mode(Some(CrashMode::KeepAll));
-                self.sim.crash();
-                let r = self.recover_from_crash();
-                let c = &self.scenario.config;
-                self.sim.set_crash_mode(
-                    c.crash_mode
-                        .map(|m| CrashMode::ALL[usize::from(m) % CrashMode::ALL.len()]),
-                );
-                r
-            }
+            // A process restart: the kernel and its page cache live on, so
+            // what was not synced is still not durable afterwards.
+            Step::Reopen => self.restart(),
             Step::CrashInRecovery { kind, nth } => {
                 self.recovery_trigger = Some(CrashTrigger::AtIo {
                     kind: io_kind(kind),
@@ -547,15 +538,7 @@ impl<'a> Runner<'a> {
                     let msg = format!("the store accepted a write after a failed flush ({e})");
                     return Err(self.fail(FailureKind::Divergence, "poison-after-error", msg));
                 }
-                self.sim.set_crash_mode(Some(CrashMode::KeepAll));
-                self.sim.crash();
-                let r = self.recover_from_crash();
-                let c = &self.scenario.config;
-                self.sim.set_crash_mode(
-                    c.crash_mode
-                        .map(|m| CrashMode::ALL[usize::from(m) % CrashMode::ALL.len()]),
-                );
-                r
+                self.restart()
             }
         }
     }
@@ -639,9 +622,7 @@ impl<'a> Runner<'a> {
                     Ok(())
                 } else {
                     // Failed after the rename: the store is poisoned; restart.
-                    self.sim.set_crash_mode(Some(CrashMode::KeepAll));
-                    self.sim.crash();
-                    self.recover_from_crash()
+                    self.restart()
                 }
             }
         }
@@ -702,10 +683,72 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// A process restart without a disk crash: drop the store (the queue is
+    /// lost) and open again; the page cache, synced or not, stays as it is.
+    fn restart(&mut self) -> StepResult {
+        self.compaction = None;
+        self.store = None;
+        self.sim.disarm();
+        self.sim.set_faults(FaultConfig {
+            windows_mode: self.scenario.config.windows,
+            ..FaultConfig::default()
+        });
+        self.log("   process restart".into());
+        self.model.crash();
+        self.open_store()?;
+        self.check(true)
+    }
+
+    /// After a power loss with `tear_unsynced`: flip one bit of one byte that
+    /// was never synced and survived into the image, in a header block when
+    /// there is one (a header torn inside its sector).
+    fn tear_unsynced(&mut self, durable_lens: &[(std::path::PathBuf, usize)]) {
+        let crashes = self.crash_states;
+        for (path, durable_len) in durable_lens {
+            let Some(mut bytes) = self.sim.file(path) else {
+                continue;
+            };
+            if bytes.len() <= *durable_len {
+                continue;
+            }
+            let mix = self.scenario.config.disk_seed ^ crashes.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let headers: Vec<usize> = (*durable_len..bytes.len())
+                .filter(|at| at % 4096 == 0 && bytes[*at] == engine::format::MARKER_HEADER)
+                .collect();
+            let at = match headers.last() {
+                // Inside the header's length, checksum or first fields.
+                Some(block) => (block + 1 + (mix % 40) as usize).min(bytes.len() - 1),
+                None => *durable_len + (mix as usize) % (bytes.len() - durable_len),
+            };
+            bytes[at] ^= 1 << (mix >> 8) % 8;
+            if self.sim.put_file(path, &bytes).is_ok() {
+                self.log(format!("   tore unsynced byte {at} of {}", path.display()));
+            }
+        }
+    }
+
     fn recover_from_crash(&mut self) -> StepResult {
         self.compaction = None;
         self.store = None;
-        let record = self.sim.reboot();
+        let triggered = matches!(
+            self.sim.pending_crash().map(|r| r.cause),
+            Some(failpoints::CrashCause::Trigger(_))
+        );
+        let record = if triggered && self.scenario.config.process_crashes {
+            self.sim.restart_process()
+        } else if self.scenario.config.tear_unsynced {
+            let durable_lens: Vec<(std::path::PathBuf, usize)> = self
+                .sim
+                .snapshot()
+                .into_iter()
+                .map(|f| (f.path, f.durable.len()))
+                .collect();
+            let record = self.sim.reboot();
+            self.tear_unsynced(&durable_lens);
+            record
+        } else {
+            self.sim.reboot()
+        };
         // Injected EIO is a transient fault of the running system; a restart
         // starts with a healthy disk (Windows semantics stay).
         self.sim.set_faults(FaultConfig {

@@ -43,6 +43,15 @@ pub struct SwarmConfig {
     pub windows: bool,
     /// Strict recovery policy instead of tolerating a corrupt tail.
     pub strict_recovery: bool,
+    /// Sub-sector tears: after each power loss, one bit of a byte that was
+    /// never synced (a header block's, when there is one) is flipped. Disks
+    /// without sector atomicity do this; only unacknowledged bytes change, so
+    /// a correct engine must survive it.
+    pub tear_unsynced: bool,
+    /// Triggered crashes (at a failpoint or an I/O call) kill the process,
+    /// not the machine: unsynced pages survive, still unsynced, until a later
+    /// power loss (`CrashNow`, the final crash) may drop them.
+    pub process_crashes: bool,
 }
 
 impl Default for SwarmConfig {
@@ -57,6 +66,8 @@ impl Default for SwarmConfig {
             disk_seed: 0,
             windows: false,
             strict_recovery: false,
+            tear_unsynced: false,
+            process_crashes: false,
         }
     }
 }
@@ -207,7 +218,7 @@ impl Scenario {
             *s = b.byte();
         }
         let flags = b.byte();
-        let _reserved = b.byte();
+        let damage = b.byte();
         let config = SwarmConfig {
             fanout,
             copy_batch_docs,
@@ -218,6 +229,8 @@ impl Scenario {
             disk_seed: u64::from_le_bytes(seed),
             windows: flags & 1 != 0,
             strict_recovery: flags & 2 != 0,
+            process_crashes: flags & 4 != 0,
+            tear_unsynced: damage % 2 == 1,
         };
         let mut steps = Vec::new();
         while !b.exhausted() && steps.len() < MAX_STEPS {
@@ -241,8 +254,12 @@ impl Scenario {
             c.crash_mode.map_or(7, |m| m % 7),
         ];
         out.extend_from_slice(&c.disk_seed.to_le_bytes());
-        out.push(u8::from(c.windows) | u8::from(c.strict_recovery) << 1);
-        out.push(0);
+        out.push(
+            u8::from(c.windows)
+                | u8::from(c.strict_recovery) << 1
+                | u8::from(c.process_crashes) << 2,
+        );
+        out.push(u8::from(c.tear_unsynced));
         debug_assert_eq!(out.len(), CONFIG_BYTES);
         for step in &self.steps {
             encode_step(step, &mut out);
