@@ -6,7 +6,7 @@
 //! larger one, we flip the bit in a copy, open it (tolerant, and sometimes
 //! strict) and read everything: the tip's documents, `verify`,
 //! `changes_since`, the counters, every header of `headers()` with its
-//! snapshot and `verify`. Allowed outcomes:
+//! snapshot's documents. Allowed outcomes:
 //! - Ok, and every state read equals the model's state of a committed
 //!   header (the newest, or an older one after a fallback);
 //! - a typed `engine::Error` (recovery only checks the roots, so damage
@@ -163,7 +163,6 @@ fn read_everything(dir: &Path, built: &Built, policy: RecoveryPolicy) -> Result<
         wrong(old_state.update_seq == h.header.update_seq, || {
             format!("header at {} read as commit #{i}", h.pos)
         })?;
-        old.verify()?;
     }
     Ok(index)
 }
@@ -312,7 +311,7 @@ fn flip_sampled_bytes_of_a_larger_file() {
     let built = build(0xB17F_2200, 4, 4, 40, 100, true);
     let mut rng = ChaCha8Rng::seed_from_u64(0xB17F_2201);
     let len = built.bytes.len();
-    let probes: Vec<(usize, u8, RecoveryPolicy)> = (0..3_000)
+    let probes: Vec<(usize, u8, RecoveryPolicy)> = (0..2_000)
         .map(|_| {
             // Half the probes in the newest commit's last block, where the
             // header and the roots recovery checks live.
@@ -557,7 +556,7 @@ fn forged_checksums_give_errors_not_panics() {
         let found = chunks(&built.bytes);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let dir = common::scratch_dir();
-        for _ in 0..1_500 {
+        for _ in 0..1_000 {
             forged_probe(&built, dir.path(), &mut rng, &found);
         }
     }

@@ -28,7 +28,6 @@
 use crate::runner::{replay_command, run, Failure, FailureKind, RunOptions};
 use crate::scenario::{failpoint_name, Scenario, Step, SwarmConfig};
 use std::collections::{BTreeSet, HashSet};
-use std::fmt::Write as _;
 
 /// Runs [`minimize`] spends at most (a run is well under a millisecond in a
 /// release build, so this bounds minimization to seconds).
@@ -260,6 +259,12 @@ impl Shrinker<'_> {
         if self.best.config.strict_recovery {
             self.try_config(|c| c.strict_recovery = false);
         }
+        if self.best.config.process_crashes {
+            self.try_config(|c| c.process_crashes = false);
+        }
+        if self.best.config.tear_unsynced {
+            self.try_config(|c| c.tear_unsynced = false);
+        }
         let seed = self.best.config.disk_seed;
         for v in seed_candidates(seed) {
             if self.try_config(|c| c.disk_seed = v) {
@@ -452,108 +457,109 @@ fn map_keys(scenario: &Scenario, f: impl Fn(u8) -> u8) -> Scenario {
 
 /// Rust source of a regression test for `min`, named `name`: a file that
 /// compiles as an integration test of this crate (drop it into
-/// `harness/tests/`). It passes on the correct engine and fails with
-/// `CRASHFUZZ_MUTANT=<bug>` set when the failure came from a seeded bug.
+/// `harness/tests/`). It passes on the correct engine and, when the failure
+/// came from a seeded bug, fails with `CRASHFUZZ_MUTANT=<bug>` set.
 pub fn regression_test(min: &Minimized, name: &str) -> String {
     let name = identifier(name);
     let f = &min.failure;
     let s = &min.scenario;
-    let mut out = String::new();
-    let first_line = f.message.lines().next().unwrap_or("").trim();
-    let _ = writeln!(
-        out,
-        "//! Regression test `{name}`, made by `crashfuzz minimize`."
-    );
-    let _ = writeln!(out, "//!");
-    let _ = writeln!(
-        out,
-        "//! What broke: {} [{}] at step {}",
+    let mut lines: Vec<String> = Vec::new();
+    let mut doc = |line: String| {
+        lines.push(if line.is_empty() {
+            "//!".to_string()
+        } else {
+            format!("//! {line}")
+        })
+    };
+    doc(format!(
+        "Regression test `{name}`, written by `crashfuzz minimize`."
+    ));
+    doc(String::new());
+    doc(format!(
+        "What broke: {} [{}] at step {}:",
         f.kind, f.invariant, f.step
-    );
-    let _ = writeln!(out, "//! {first_line}");
+    ));
+    doc(format!(
+        "  {}",
+        f.message.lines().next().unwrap_or("").trim()
+    ));
     if let Some(fp) = &f.failpoint {
-        let _ = writeln!(out, "//! (crash after failpoint `{fp}`)");
+        doc(format!(
+            "The crash before it struck after failpoint `{fp}`."
+        ));
     }
-    let _ = writeln!(out, "//!");
-    let _ = writeln!(
-        out,
-        "//! How it was found: crash-consistency exploration, signature {}",
+    doc(String::new());
+    doc(format!(
+        "How it was found: crash-consistency exploration (signature {}),",
         f.signature()
-    );
+    ));
     match f.mutant {
         Some(m) => {
-            let _ = writeln!(
-                out,
-                "//! with the seeded bug `{m}` switched on. The test passes on the"
-            );
-            let _ = writeln!(out, "//! correct engine; to see it catch the bug:");
-            let _ = writeln!(
-                out,
-                "//!   CRASHFUZZ_MUTANT={m} cargo test -p harness --test <this file>"
-            );
+            doc(format!(
+                "with the seeded bug `{m}` switched on. This test passes on"
+            ));
+            doc("the correct engine; to see it catch the bug:".to_string());
+            doc(format!(
+                "  CRASHFUZZ_MUTANT={m} cargo test -p harness --test <this file>"
+            ));
         }
         None => {
-            let _ = writeln!(
-                out,
-                "//! on the engine as it was (no seeded bug). It fails until the bug is"
-            );
-            let _ = writeln!(out, "//! fixed and must pass from then on.");
+            doc("on the engine as it was then. It failed until the bug was fixed".to_string());
+            doc("and must pass from then on.".to_string());
         }
     }
-    let _ = writeln!(
-        out,
-        "//! Minimized from {} to {} steps in {} runs.",
+    doc(format!(
+        "Minimized from {} to {} steps in {} runs.",
         min.steps_before, min.steps_after, min.runs
-    );
-    let _ = writeln!(out, "//!");
-    let _ = writeln!(out, "//! Replay:");
-    let _ = writeln!(out, "//!   {}", replay_command(s, f.mutant, None));
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "use harness::regression::{{assert_passes, failpoint}};"
-    );
-    let _ = writeln!(
-        out,
-        "use harness::scenario::{{Scenario, Step, SwarmConfig}};"
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(out, "#[test]");
-    let _ = writeln!(out, "fn {name}() {{");
-    let _ = writeln!(out, "    let scenario = Scenario {{");
-    let _ = writeln!(out, "        config: SwarmConfig {{");
-    let c = &s.config;
-    let _ = writeln!(out, "            fanout: {},", c.fanout);
-    let _ = writeln!(out, "            copy_batch_docs: {},", c.copy_batch_docs);
-    let _ = writeln!(out, "            catchup_rounds: {},", c.catchup_rounds);
-    let _ = writeln!(
-        out,
-        "            pitr_granularity_secs: {:?},",
-        c.pitr_granularity_secs
-    );
-    let _ = writeln!(
-        out,
-        "            pitr_max_age_secs: {},",
-        c.pitr_max_age_secs
-    );
-    let _ = writeln!(out, "            crash_mode: {:?},", c.crash_mode);
-    let _ = writeln!(out, "            disk_seed: {},", c.disk_seed);
-    let _ = writeln!(out, "            windows: {},", c.windows);
-    let _ = writeln!(out, "            strict_recovery: {},", c.strict_recovery);
-    let _ = writeln!(out, "        }},");
+    ));
+    doc(String::new());
+    doc("Replay:".to_string());
+    doc(format!("  {}", replay_command(s, f.mutant, None)));
+    lines.push(String::new());
+    lines.push("use harness::regression::{assert_passes, failpoint};".into());
+    lines.push("use harness::scenario::{Scenario, Step, SwarmConfig};".into());
+    lines.push(String::new());
+    lines.push("#[test]".into());
+    lines.push(format!("fn {name}() {{"));
+    lines.push("    let scenario = Scenario {".into());
+    // The configuration's `Debug` form is its struct literal with every
+    // field spelled out (so a new field is a compile error, not a silent
+    // default); one field a line, as rustfmt has it.
+    lines.push("        config: SwarmConfig {".into());
+    lines.extend(config_fields(&s.config).map(|f| format!("            {f},")));
+    lines.push("        },".into());
     if s.steps.is_empty() {
-        let _ = writeln!(out, "        steps: vec![],");
+        lines.push("        steps: vec![],".into());
     } else {
-        let _ = writeln!(out, "        steps: vec![");
+        lines.push("        steps: vec![".into());
         for (i, step) in s.steps.iter().enumerate() {
-            let _ = writeln!(out, "            {}, // #{i} {step}", step_code(step));
+            lines.push(format!("            {}, // #{i} {step}", step_code(step)));
         }
-        let _ = writeln!(out, "        ],");
+        lines.push("        ],".into());
     }
-    let _ = writeln!(out, "    }};");
-    let _ = writeln!(out, "    assert_passes(&scenario);");
-    let _ = writeln!(out, "}}");
+    lines.push("    };".into());
+    lines.push("    assert_passes(&scenario);".into());
+    lines.push("}".into());
+    let mut out = lines.join("\n");
+    out.push('\n');
     out
+}
+
+/// `name: value` for every field of `config`, from its `Debug` form.
+fn config_fields(config: &SwarmConfig) -> impl Iterator<Item = String> {
+    let debug = format!("{config:?}");
+    let inner = debug
+        .trim_start_matches("SwarmConfig")
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim()
+        .to_string();
+    inner
+        .split(", ")
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 /// The Rust expression that builds `step`. Failpoints are named, not
