@@ -63,9 +63,9 @@ pub enum RecoveryPolicy {
     #[default]
     TolerateCorruptTail,
     /// Refuse to open if a damaged header (a header block whose checksum or
-    /// contents are bad) follows the newest valid header, or if the file has
-    /// data but no valid header. A tail of plain data (an interrupted commit)
-    /// is still truncated.
+    /// contents are bad) follows the newest valid header. A tail of plain
+    /// data (an interrupted commit, even the very first one, which leaves a
+    /// file with data but no header) is still truncated.
     Strict,
 }
 

@@ -13,6 +13,7 @@
 //! Everything comes from one u64 seed per sequence (ChaCha8). A failure
 //! prints the seed and the last operations; replay one sequence with
 //! `ENGINE_MODEL_SEED=<seed> cargo test -p engine --test model -- --nocapture`.
+//! `ENGINE_MODEL_SEQUENCES=<n>` runs n sequences per test function (a soak).
 
 mod common;
 
@@ -95,8 +96,10 @@ impl Run {
     /// Key `i` of the key space. Some keys are long, one is empty, so that
     /// separator keys of every length occur.
     fn key_at(i: usize) -> Vec<u8> {
+        if i == 0 {
+            return Vec::new();
+        }
         match i % 11 {
-            0 => Vec::new(),
             3 => format!("long/{i:05}/{}", "x".repeat(i % 90)).into_bytes(),
             _ => format!("k{i}").into_bytes(),
         }
@@ -467,7 +470,12 @@ fn run_cases(base: u64) {
         }
         return;
     }
-    for case in 0..SEQUENCES_PER_TEST {
+    // ENGINE_MODEL_SEQUENCES=N runs N per test function instead (a soak).
+    let count = std::env::var("ENGINE_MODEL_SEQUENCES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(SEQUENCES_PER_TEST);
+    for case in 0..count {
         let seed = seed_of(base, case);
         if let Err(msg) = run_sequence(seed) {
             panic!(
@@ -528,4 +536,36 @@ fn model_catches_seqno_reuse_after_reopen() {
         msg.contains("seqno"),
         "caught, but for another reason: {msg}"
     );
+}
+
+/// Regression: `snapshot_at_header` with a position that is not a block
+/// start hit a debug assert (a panic in debug builds) instead of returning
+/// an error. Found while adding the forged-header probes of `bitflip.rs`.
+#[test]
+fn snapshot_at_header_rejects_positions_that_are_not_headers() {
+    let dir = common::scratch_dir();
+    let clock = Arc::new(ManualClock::new(1));
+    let store = common::open(
+        dir.path(),
+        common::config(2, RecoveryPolicy::Strict, &clock),
+    )
+    .unwrap();
+    for i in 0..10u8 {
+        store.set(&[i], &[i; 50]).unwrap();
+    }
+    store.flush().unwrap();
+    let tip = store.headers().unwrap()[0].pos;
+    assert!(store.snapshot_at_header(tip).is_ok());
+    for pos in [1, tip - 1, tip + 1, tip + 100] {
+        let got = store.snapshot_at_header(pos);
+        assert!(
+            matches!(got, Err(engine::Error::Invalid(_))),
+            "position {pos}: {got:?}"
+        );
+    }
+    // Block starts that hold data, or lie past the end: typed errors too.
+    for pos in [0, tip + 4096, u64::MAX - 4095] {
+        let got = store.snapshot_at_header(pos);
+        assert!(got.is_err(), "position {pos}: {got:?}");
+    }
 }
