@@ -41,17 +41,24 @@ use crate::format::{self, AppendFile, Header};
 use crate::mutants::{self, Mutant};
 use crate::snapshot::Snapshot;
 use crate::store::{compact_file_name, file_name, HeaderInfo, State, Store};
+use crate::sync::{Arc, MutexGuard};
 use crate::vfs::{OpenMode, VfsFile};
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::path::PathBuf;
-use std::sync::{Arc, MutexGuard};
 
-/// What a compaction may purge.
+/// What a compaction may purge, and how it locks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CompactionOptions {
     /// Purge tombstones with seqno <= this (clamped to H0's update_seq).
     pub purge_upto: Option<u64>,
+    /// A baseline for benchmarks, not a mode to run: hold the store's memory
+    /// lock through copy, catch-up and switch, as a compactor without
+    /// MB-38428 does, so every flush waits for the whole compaction. The
+    /// first [`Compaction::step`] does all of that; the unlink of the old
+    /// file follows in the next step, unlocked as usual (the flusher no
+    /// longer uses that file).
+    pub stop_the_world: bool,
 }
 
 /// Where a compaction is.
@@ -232,6 +239,12 @@ impl Compaction {
         self.h0.header.update_seq
     }
 
+    /// What the compaction did so far (`final_update_seq` is set at the
+    /// switch).
+    pub fn report(&self) -> &CompactionReport {
+        &self.report
+    }
+
     /// The purge bound in force (clamped to H0).
     pub fn purge_upto(&self) -> Option<u64> {
         self.options.purge_upto
@@ -263,6 +276,7 @@ impl Compaction {
         self.report.steps += 1;
         let result = match self.phase {
             Phase::Unlink => self.unlink_old(),
+            _ if self.options.stop_the_world => self.stop_the_world(),
             _ => self.copy_or_catch_up(),
         };
         match result {
@@ -299,6 +313,7 @@ impl Compaction {
             st.compaction_running = false;
             st.lock_held_by_compactor = false;
         }
+        self.store.inner.notify();
         let inner = &self.store.inner;
         if inner
             .vfs
@@ -611,29 +626,81 @@ impl Compaction {
         Ok(())
     }
 
-    fn final_round_and_switch(&mut self) -> Result<()> {
+    /// [`CompactionOptions::stop_the_world`]: copy, catch up and switch in
+    /// one go under the memory lock. The flusher blocks on the mutex (it
+    /// does not see [`Error::Busy`]), so it just waits, as it would have
+    /// before MB-38428.
+    fn stop_the_world(&mut self) -> Result<()> {
         let inner = self.store.inner.clone();
         let mut st = inner.lock()?;
-        st.lock_held_by_compactor = true;
-        let result = self.final_round_locked(&mut st);
-        st.lock_held_by_compactor = false;
-        if result.is_err() && self.phase == Phase::Unlink {
-            // The rename happened but was not made durable: nothing may be
-            // assumed; the store must be reopened.
-            if let Err(e) = &result {
+        let result = self.copy_all_then_switch_locked(&mut st);
+        if let Err(e) = &result {
+            if self.phase == Phase::Unlink {
                 st.poison(e);
             }
         }
         result
     }
 
+    fn copy_all_then_switch_locked(&mut self, st: &mut MutexGuard<'_, State>) -> Result<()> {
+        while self.job.is_some() || !self.targets.is_empty() {
+            self.replay_batch(false)?;
+        }
+        self.phase = Phase::CatchUp;
+        self.final_round_locked(st)
+    }
+
+    /// The final catch-up round and the switch, under the store lock. The
+    /// memory lock is held only to take the store lock (fixing the final
+    /// tip: no flush is half-way, as a flush holds the memory lock) and to
+    /// point the flusher at the new file; meanwhile writers keep queueing,
+    /// readers keep reading, and a flush returns [`Error::Busy`] at once.
+    fn final_round_and_switch(&mut self) -> Result<()> {
+        let inner = self.store.inner.clone();
+        let tip = {
+            let mut st = inner.lock()?;
+            st.lock_held_by_compactor = true;
+            self.old_tip_locked(&st)
+        };
+        let result = tip
+            .and_then(|tip| self.final_round(&tip))
+            .and_then(|()| self.switch_files())
+            .and_then(|new_file| {
+                let mut st = inner.lock()?;
+                self.install(&mut st, new_file);
+                Ok(())
+            });
+        if let Ok(mut st) = inner.lock() {
+            st.lock_held_by_compactor = false;
+            if let Err(e) = &result {
+                if self.phase == Phase::Unlink {
+                    // The rename happened but was not made durable: nothing
+                    // may be assumed; the store must be reopened.
+                    st.poison(e);
+                }
+            }
+        }
+        inner.notify();
+        result
+    }
+
+    /// [`Compaction::final_round_and_switch`] with the memory lock held
+    /// throughout (stop-the-world).
     fn final_round_locked(&mut self, st: &mut MutexGuard<'_, State>) -> Result<()> {
+        let tip = self.old_tip_locked(st)?;
+        self.final_round(&tip)?;
+        let new_file = self.switch_files()?;
+        self.install(st, new_file);
+        Ok(())
+    }
+
+    /// Replay everything up to `tip`, the old file's final tip.
+    fn final_round(&mut self, tip: &HeaderInfo) -> Result<()> {
         failpoint!("compact::catchup_locked");
         self.report.catchup_rounds += 1;
-        let tip = self.old_tip_locked(st)?;
         let before = self.report.docs_written;
         if tip.header.update_seq > self.replayed_seq && !mutants::active(Mutant::CatchupOnlyToH0) {
-            let mut headers = self.source_headers_after(self.replayed_seq, &tip)?;
+            let mut headers = self.source_headers_after(self.replayed_seq, tip)?;
             if mutants::active(Mutant::CatchupSkipsNewest) && headers.len() > 1 {
                 headers.pop();
             }
@@ -650,12 +717,12 @@ impl Compaction {
             self.replay_batch(true)?;
         }
         self.report.locked_replay_docs = self.report.docs_written - before;
-        st.stats.last_locked_replay = self.report.locked_replay_docs;
-        st.stats.last_catchup_rounds = self.report.catchup_rounds;
-        self.switch_locked(st)
+        Ok(())
     }
 
-    fn switch_locked(&mut self, st: &mut MutexGuard<'_, State>) -> Result<()> {
+    /// Make the new file durable under its final name and open it for the
+    /// flusher (None under the flusher-writes-old-file seeded bug).
+    fn switch_files(&mut self) -> Result<Option<AppendFile>> {
         let inner = self.store.inner.clone();
         failpoint!("compact::before_new_sync");
         self.out()?
@@ -683,20 +750,30 @@ impl Compaction {
                 .map_err(Error::io("fsync dir after rename"))?;
         }
         failpoint!("compact::after_rename_dir_sync");
-        if !mutants::active(Mutant::FlusherWritesOldFile) {
-            let file = inner
-                .vfs
-                .open(&self.final_path, OpenMode::ReadWrite)
-                .map_err(Error::io("reopen new file"))?;
-            st.out = AppendFile::new(file, end);
+        if mutants::active(Mutant::FlusherWritesOldFile) {
+            return Ok(None);
+        }
+        let file = inner
+            .vfs
+            .open(&self.final_path, OpenMode::ReadWrite)
+            .map_err(Error::io("reopen new file"))?;
+        Ok(Some(AppendFile::new(file, end)))
+    }
+
+    /// Point the flusher at the new file and release the store lock, in
+    /// one critical section of the memory lock.
+    fn install(&mut self, st: &mut State, new_file: Option<AppendFile>) {
+        if let Some(out) = new_file {
+            st.out = out;
             st.header = self.new_header.clone();
             st.tip_pos = self.new_tip;
             st.rev = self.new_rev;
         }
         st.lock_held_by_compactor = false;
         st.stats.compactions += 1;
+        st.stats.last_locked_replay = self.report.locked_replay_docs;
+        st.stats.last_catchup_rounds = self.report.catchup_rounds;
         self.report.final_update_seq = self.new_header.update_seq;
-        Ok(())
     }
 
     fn unlink_old(&mut self) -> Result<()> {
@@ -714,10 +791,13 @@ impl Compaction {
                 failpoint!("compact::after_unlink_dir_sync");
             }
             Err(e) if is_busy(&e) => {
-                // Windows: the old file is still open somewhere. It is no
-                // longer authoritative (the higher revision wins on open),
-                // so its removal can wait for the next open.
+                // Windows: the old file is still open somewhere (a reader's
+                // snapshot). It is no longer authoritative (the higher
+                // revision wins on open), so its removal is retried later
+                // (Store::retry_pending_deletions), as kv_engine's pending
+                // deletions are, and at the latest by the next open.
                 self.report.unlink_deferred = true;
+                inner.lock()?.pending_deletions.push(old_path);
             }
             Err(e) => return Err(Error::io("unlink old file")(e)),
         }
@@ -728,7 +808,8 @@ impl Compaction {
     }
 }
 
-fn is_busy(e: &std::io::Error) -> bool {
+/// Whether `e` is Windows' refusal to rename or remove an open file.
+pub(crate) fn is_busy(e: &std::io::Error) -> bool {
     e.to_string().contains("resource busy")
 }
 

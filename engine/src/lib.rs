@@ -7,11 +7,14 @@
 //! - [`store`]: open/recovery, the flusher's commit protocol, reads.
 //! - [`compaction`]: copy without the lock, catch up, switch; PiTR.
 //! - [`failpoints`]: the catalog of crash points; [`mutants`]: seeded bugs.
+//! - [`background`]: flusher and compactor threads; [`sync`]: the one source
+//!   of locks and threads (shuttle's under the `shuttle` feature).
 //!
 //! See `ARCHITECTURE.md` at the repository root for the code map.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod background;
 pub mod btree;
 mod commit;
 pub mod compaction;
@@ -25,8 +28,10 @@ pub mod mutants;
 pub mod recovery;
 pub mod snapshot;
 pub mod store;
+pub mod sync;
 pub mod vfs;
 
+pub use background::{Background, BackgroundConfig, BackgroundEvent, BackgroundReport, StepHook};
 pub use compaction::{Compaction, CompactionOptions, CompactionReport, Phase, Progress};
 pub use config::{Clock, Config, ManualClock, PitrConfig, RecoveryPolicy, SystemClock};
 pub use doc::{Counters, DocInfo, SeqEntry};

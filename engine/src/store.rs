@@ -8,6 +8,16 @@
 //! [`Error::Busy`] instead of committing. A compaction step takes and
 //! releases it within one call, so between steps it is always free — unless
 //! the lock-through-copy seeded bug is on, and then the flusher starves.
+//!
+//! `Inner::changed` is the condition variable of the memory lock: notified
+//! whenever something a waiter may be waiting for happened (a mutation was
+//! queued, a flush committed or failed, the store lock was released, a
+//! background thread stopped or panicked). The background flusher and
+//! compactor ([`crate::background`]) and [`Store::wait_durable`] wait on it;
+//! nobody polls.
+//!
+//! A panic in a background thread poisons the store for good: from then on
+//! every call that takes the memory lock returns [`Error::Poisoned`].
 
 use crate::commit::{self, Committer, LocalChanges, Trees};
 use crate::config::Config;
@@ -18,9 +28,9 @@ use crate::format::{self, AppendFile, Header};
 use crate::mutants::{self, Mutant};
 use crate::recovery::{self, Recovered};
 use crate::snapshot::Snapshot;
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use crate::vfs::{OpenMode, Vfs};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The file name of revision `rev` of store `name`.
 pub fn file_name(name: &str, rev: u64) -> String {
@@ -114,6 +124,11 @@ pub(crate) struct State {
     pub compaction_running: bool,
     pub lock_held_by_compactor: bool,
     pub stats: Stats,
+    /// Old revisions whose unlink failed because a handle was still open
+    /// (Windows), to be retried ([`Store::retry_pending_deletions`]).
+    pub pending_deletions: Vec<PathBuf>,
+    /// The background threads' shared state.
+    pub bg: crate::background::Control,
 }
 
 impl State {
@@ -139,13 +154,41 @@ pub(crate) struct Inner {
     pub config: Config,
     pub trees: Trees,
     pub state: Mutex<State>,
+    /// Notified on every change a waiter may wait for (see the module doc).
+    pub changed: Condvar,
+}
+
+fn mutex_poisoned<T>(_: PoisonError<T>) -> Error {
+    Error::Poisoned("a thread panicked while holding the store".into())
+}
+
+/// Refuse the guard if a background thread panicked.
+fn refuse_if_panicked(st: MutexGuard<'_, State>) -> Result<MutexGuard<'_, State>> {
+    match &st.bg.panicked {
+        Some(why) => Err(Error::Poisoned(why.clone())),
+        None => Ok(st),
+    }
 }
 
 impl Inner {
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, State>> {
-        self.state
-            .lock()
-            .map_err(|_| Error::Poisoned("a thread panicked while holding the store".into()))
+        refuse_if_panicked(self.state.lock().map_err(mutex_poisoned)?)
+    }
+
+    /// The memory lock even if a thread panicked (to record the panic, to
+    /// stop the background threads).
+    pub(crate) fn lock_anyway(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wait for a notification of `changed`, then take the lock back.
+    pub(crate) fn wait<'a>(&self, st: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>> {
+        refuse_if_panicked(self.changed.wait(st).map_err(mutex_poisoned)?)
+    }
+
+    /// Wake every waiter of `changed`.
+    pub(crate) fn notify(&self) {
+        self.changed.notify_all();
     }
 
     pub(crate) fn path(&self, file: &str) -> PathBuf {
@@ -250,7 +293,15 @@ impl Store {
         let next_seqno = if mutants::active(Mutant::SeqnoReused) {
             header.update_seq.max(1)
         } else {
-            header.update_seq + 1
+            // Header::decode refuses u64::MAX, so this cannot overflow; be
+            // explicit anyway rather than trust bytes from disk.
+            header
+                .update_seq
+                .checked_add(1)
+                .ok_or_else(|| Error::Corrupted {
+                    offset: pos.unwrap_or(0),
+                    what: "update_seq at its maximum".into(),
+                })?
         };
         let state = State {
             rev,
@@ -263,6 +314,8 @@ impl Store {
             compaction_running: false,
             lock_held_by_compactor: false,
             stats: Stats::default(),
+            pending_deletions: Vec::new(),
+            bg: crate::background::Control::default(),
         };
         let trees = Trees::new(config.fanout);
         let inner = Inner {
@@ -272,6 +325,7 @@ impl Store {
             config,
             trees,
             state: Mutex::new(state),
+            changed: Condvar::new(),
         };
         Ok((
             Store {
@@ -292,6 +346,8 @@ impl Store {
             deleted,
             value: value.to_vec(),
         });
+        drop(st);
+        self.inner.notify();
         Ok(seqno)
     }
 
@@ -316,6 +372,22 @@ impl Store {
     /// durable, and nothing more is written until the store is reopened.
     pub fn flush(&self) -> Result<Option<CommitInfo>> {
         let mut st = self.inner.lock()?;
+        let result = self.flush_locked(&mut st);
+        drop(st);
+        if !matches!(result, Ok(None) | Err(Error::Busy)) {
+            self.inner.notify();
+        }
+        result
+    }
+
+    /// [`Store::flush`] with the memory lock already held. The store lock
+    /// is only *tried*: if compaction holds it this returns
+    /// [`Error::Busy`] at once, and the background flusher comes back when
+    /// it is released (as kv_engine's flusher does), instead of blocking.
+    pub(crate) fn flush_locked(
+        &self,
+        st: &mut MutexGuard<'_, State>,
+    ) -> Result<Option<CommitInfo>> {
         st.check_writable()?;
         if st.lock_held_by_compactor {
             st.stats.busy_flushes += 1;
@@ -327,7 +399,7 @@ impl Store {
         let batch = std::mem::take(&mut st.queue);
         let mutations = batch.len();
         let timestamp = self.inner.config.clock.now_secs();
-        match self.commit_batch(&mut st, batch, timestamp) {
+        match self.commit_batch(st, batch, timestamp) {
             Ok((pos, header)) => {
                 let info = CommitInfo {
                     update_seq: header.update_seq,
@@ -458,6 +530,59 @@ impl Store {
     pub fn current_path(&self) -> Result<PathBuf> {
         let rev = self.rev()?;
         Ok(self.inner.path(&file_name(&self.inner.name, rev)))
+    }
+
+    /// Old revisions whose unlink is still to be retried (see
+    /// [`Store::retry_pending_deletions`]).
+    pub fn pending_deletions(&self) -> Result<Vec<PathBuf>> {
+        Ok(self.inner.lock()?.pending_deletions.clone())
+    }
+
+    /// Retry the unlinks compaction had to defer because the old file was
+    /// still open (Windows refuses to remove an open file), as kv_engine
+    /// retries its pending deletions. A file still open stays pending; one
+    /// already gone is dropped from the list. Returns how many were
+    /// removed; the removals are made durable with a directory fsync. The
+    /// background flusher calls this after its commits and the compactor
+    /// before each compaction; nothing is lost if it never succeeds, as the
+    /// next open removes every lower revision.
+    pub fn retry_pending_deletions(&self) -> Result<usize> {
+        let paths = self.inner.lock()?.pending_deletions.clone();
+        if paths.is_empty() {
+            return Ok(0);
+        }
+        // The list stays as it is while we try (a concurrent caller may try
+        // the same file: one of us gets NotFound, which counts as gone).
+        let mut gone = Vec::new();
+        let mut removed = 0;
+        let mut first_error = None;
+        for path in paths {
+            match self.inner.vfs.remove(&path) {
+                Ok(()) => {
+                    removed += 1;
+                    gone.push(path);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(path),
+                Err(e) if crate::compaction::is_busy(&e) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        self.inner
+            .lock()?
+            .pending_deletions
+            .retain(|p| !gone.contains(p));
+        if let Some(e) = first_error {
+            return Err(Error::io("retry deferred unlink")(e));
+        }
+        if removed > 0 {
+            self.inner
+                .vfs
+                .sync_dir(&self.inner.dir)
+                .map_err(Error::io("fsync dir after deferred unlink"))?;
+        }
+        Ok(removed)
     }
 
     /// What the store did so far.

@@ -115,7 +115,10 @@ fn run_case(seed: u64, pitr: Option<PitrConfig>) {
     let purge_upto = c.rng.gen_bool(0.5).then(|| c.rng.gen_range(0..=h0));
     let mut compaction = c
         .store
-        .start_compaction(CompactionOptions { purge_upto })
+        .start_compaction(CompactionOptions {
+            purge_upto,
+            ..CompactionOptions::default()
+        })
         .unwrap();
     let started = compaction.started_at_secs();
     let mut steps = 0;

@@ -5,11 +5,13 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod corrupt;
 pub mod explore;
 pub mod generate;
 pub mod minimize;
 pub mod mutants;
 pub mod regression;
+pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod targets;

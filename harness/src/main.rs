@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use engine::mutants::Mutant;
 use harness::explore::{describe, explore, write_artifact, ExploreOptions};
 use harness::generate::Size;
-use harness::minimize::{minimize, regression_test};
+use harness::minimize::{minimize_target, regression_test};
 use harness::runner::{replay_command, RunOptions};
 use harness::targets::{run_target, Target};
 use std::path::{Path, PathBuf};
@@ -86,7 +86,8 @@ enum Command {
         /// Where the minimized artifact goes (default: <artifact>.min).
         #[arg(short = 'o', long)]
         output: Option<PathBuf>,
-        /// Where the regression test goes (default: <output>.rs).
+        /// Where the regression test goes (default: regression_<signature>.rs
+        /// next to the output; drop it into harness/tests/).
         #[arg(long)]
         test_out: Option<PathBuf>,
         /// The fuzz target the artifact came from.
@@ -150,6 +151,9 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Write a nightly campaign's report (report.md, report.json, SVG plots)
+    /// from the directory ci/nightly.sh filled; exit 1 when its verdict fails.
+    Report(harness::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -217,8 +221,7 @@ fn dispatch(command: Command) -> CmdResult {
             let target = parse_target(target.as_deref(), Some(&artifact))?;
             let mutant = parse_mutant(mutant.as_deref())?;
             let output = output.unwrap_or_else(|| artifact.with_extension("min"));
-            let test_out = test_out.unwrap_or_else(|| output.with_extension("rs"));
-            cmd_minimize(target, &bytes, mutant, &output, &test_out)
+            cmd_minimize(target, &bytes, mutant, &output, test_out.as_deref())
         }
         Command::Catalog { json, coverage } => harness::catalog::print(json, coverage.as_deref()),
         Command::Inspect { file } => cmd_inspect(&file),
@@ -266,6 +269,7 @@ fn dispatch(command: Command) -> CmdResult {
             }
             Ok(0)
         }
+        Command::Report(args) => harness::report::cmd(&args),
     }
 }
 
@@ -410,20 +414,23 @@ fn cmd_minimize(
     bytes: &[u8],
     mutant: Option<Mutant>,
     output: &Path,
-    test_out: &Path,
+    test_out: Option<&Path>,
 ) -> CmdResult {
     let scenario = target.scenario(bytes);
     let options = RunOptions {
         mutant,
         ..RunOptions::default()
     };
-    let Some(min) = minimize(&scenario, &options) else {
+    let Some(min) = minimize_target(target, &scenario, &options) else {
         println!("the artifact does not fail: nothing to minimize");
         return Ok(0);
     };
     std::fs::write(output, min.scenario.to_bytes())
         .map_err(|e| format!("writing {}: {e}", output.display()))?;
     let name = format!("regression_{}", min.failure.signature());
+    // Named as the generated header says: harness/tests/<name>.rs.
+    let default_test = output.with_file_name(format!("{name}.rs"));
+    let test_out = test_out.unwrap_or(&default_test);
     std::fs::write(test_out, regression_test(&min, &name))
         .map_err(|e| format!("writing {}: {e}", test_out.display()))?;
     println!(

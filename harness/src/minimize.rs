@@ -18,15 +18,17 @@
 //! 6. renumber the keys `0, 1, 2, ...` in order of first use and merge two
 //!    keys into one.
 //!
-//! Every pass only accepts candidates that are smaller in a well-founded
-//! order (fewer steps, smaller fields, fields closer to their default, fewer
-//! distinct keys), so the fixpoint is reached; a run budget bounds it anyway.
-//! Candidates are normalised through the byte encoding, so the minimized
-//! artifact (`scenario.to_bytes()`) reads back to the very scenario that was
-//! run; [`minimize`] checks that at the end.
+//! Passes accept only simpler candidates (fewer steps, smaller fields,
+//! fields at or nearer their default, fewer keys), so the rounds stop; the
+//! run budget [`MAX_RUNS`] bounds them anyway. A candidate is run only if
+//! its byte encoding reads back to itself, so the minimized artifact
+//! (`scenario.to_bytes()`) is exactly the scenario that failed; [`minimize`]
+//! replays it from those bytes at the end and falls back to the last
+//! accepted candidate that reproduces.
 
 use crate::runner::{replay_command, run, Failure, FailureKind, RunOptions};
 use crate::scenario::{failpoint_name, Scenario, Step, SwarmConfig};
+use crate::targets::{run_target, Target};
 use std::collections::{BTreeSet, HashSet};
 
 /// Runs [`minimize`] spends at most (a run is well under a millisecond in a
@@ -46,26 +48,49 @@ pub struct Minimized {
     pub steps_after: usize,
     /// Runs spent.
     pub runs: u64,
+    /// The fuzz target whose reading and running of the bytes was kept
+    /// ([`Target::Interleave`]: the plain runner).
+    pub target: Target,
 }
 
 /// Minimize `scenario`, keeping the failure kind and invariant. `None` if
-/// the scenario does not fail at all.
+/// the scenario does not fail at all. Scenarios run as `crashfuzz explore`
+/// and the `interleave` fuzz target run them.
 pub fn minimize(scenario: &Scenario, options: &RunOptions) -> Option<Minimized> {
-    minimize_with_budget(scenario, options, MAX_RUNS)
+    minimize_with_budget(Target::Interleave, scenario, options, MAX_RUNS)
 }
 
-/// [`minimize`] with an explicit run budget.
+/// [`minimize`] for an artifact of the fuzz target `target`: every
+/// candidate is read and run as that target reads and runs its bytes.
+pub fn minimize_target(
+    target: Target,
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> Option<Minimized> {
+    minimize_with_budget(target, scenario, options, MAX_RUNS)
+}
+
+/// [`minimize_target`] with an explicit run budget.
 pub fn minimize_with_budget(
+    target: Target,
     scenario: &Scenario,
     options: &RunOptions,
     max_runs: u64,
 ) -> Option<Minimized> {
-    let failure = run(scenario, options).err()?;
+    // The input as given: it need not be a fixed point of the encoding
+    // (candidates must be, see `Shrinker::attempt`).
+    let failure = match target {
+        Target::Interleave => run(scenario, options),
+        _ => run_target(target, &scenario.to_bytes(), options),
+    }
+    .err()?;
     let mut shrinker = Shrinker {
+        target,
         options,
         kind: failure.kind,
         invariant: failure.invariant.clone(),
         best: scenario.clone(),
+        original: failure.clone(),
         failure,
         accepted: vec![scenario.clone()],
         tried: HashSet::new(),
@@ -95,10 +120,12 @@ pub fn minimize_with_budget(
         scenario,
         failure,
         runs,
+        target,
     })
 }
 
 struct Shrinker<'a> {
+    target: Target,
     options: &'a RunOptions,
     kind: FailureKind,
     invariant: String,
@@ -106,6 +133,8 @@ struct Shrinker<'a> {
     best: Scenario,
     /// Its failure.
     failure: Box<Failure>,
+    /// The input's failure.
+    original: Box<Failure>,
     /// Every scenario accepted, in order (the input first).
     accepted: Vec<Scenario>,
     /// Encodings of every candidate run (runs are deterministic).
@@ -119,17 +148,21 @@ impl Shrinker<'_> {
         self.runs >= self.max_runs
     }
 
-    /// Run `candidate` (normalised) and keep it if it fails the same way.
+    /// Run `candidate` as the target reads its bytes, and keep it if it
+    /// fails the same way.
     fn attempt(&mut self, candidate: Scenario) -> bool {
-        let candidate = candidate.normalized();
+        let candidate = self.target.scenario(&candidate.to_bytes());
         if candidate == self.best || self.exhausted() {
             return false;
         }
-        if !self.tried.insert(candidate.to_bytes()) {
+        let bytes = candidate.to_bytes();
+        // Only a scenario whose bytes read back to itself can become the
+        // minimized artifact.
+        if self.target.scenario(&bytes) != candidate || !self.tried.insert(bytes.clone()) {
             return false;
         }
         self.runs += 1;
-        match run(&candidate, self.options) {
+        match run_target(self.target, &bytes, self.options) {
             Err(f) if f.kind == self.kind && f.invariant == self.invariant => {
                 self.best = candidate.clone();
                 self.failure = f;
@@ -175,16 +208,18 @@ impl Shrinker<'_> {
     fn simplify_steps(&mut self) {
         let mut i = 0;
         while i < self.best.steps.len() && !self.exhausted() {
-            for replacement in simpler_steps(&self.best.steps[i]) {
-                let mut c = self.best.clone();
-                c.steps[i] = replacement;
-                if self.attempt(c) {
-                    // The list was made for the old step: start over on
-                    // the new one (its candidates are all simpler still).
-                    break;
-                }
+            let simplified = simpler_steps(&self.best.steps[i])
+                .into_iter()
+                .any(|replacement| {
+                    let mut c = self.best.clone();
+                    c.steps[i] = replacement;
+                    self.attempt(c)
+                });
+            // A simpler step may have simpler versions still (a crash at a
+            // failpoint became `CrashNow`): stay on it until none fails.
+            if !simplified {
+                i += 1;
             }
-            i += 1;
         }
     }
 
@@ -212,71 +247,74 @@ impl Shrinker<'_> {
         }
     }
 
-    /// Move each configuration field toward its default, one at a time.
+    /// Move each configuration field toward its default, one at a time,
+    /// the default itself first.
     fn simplify_config(&mut self) {
         let d = SwarmConfig::default();
         let c = self.best.config.clone();
-        for v in toward(c.fanout, d.fanout) {
-            self.try_config(|c| c.fanout = v);
-        }
-        for v in toward(self.best.config.copy_batch_docs, d.copy_batch_docs) {
-            self.try_config(|c| c.copy_batch_docs = v);
-        }
-        for v in toward(self.best.config.catchup_rounds, d.catchup_rounds) {
-            self.try_config(|c| c.catchup_rounds = v);
-        }
-        if self.best.config.pitr_granularity_secs.is_some() {
-            self.try_config(|c| {
+        self.first_that_fails(toward(c.fanout, d.fanout), |c, v| c.fanout = v);
+        let batch = toward(c.copy_batch_docs, d.copy_batch_docs);
+        self.first_that_fails(batch, |c, v| c.copy_batch_docs = v);
+        let rounds = toward(c.catchup_rounds, d.catchup_rounds);
+        self.first_that_fails(rounds, |c, v| c.catchup_rounds = v);
+        if c.pitr_granularity_secs.is_some() {
+            self.first_that_fails(vec![()], |c, ()| {
                 c.pitr_granularity_secs = None;
                 c.pitr_max_age_secs = 0;
             });
         }
         if let Some(g) = self.best.config.pitr_granularity_secs {
-            for v in toward(g, 1) {
-                self.try_config(|c| c.pitr_granularity_secs = Some(v));
-            }
+            self.first_that_fails(toward(g, 1), |c, v| c.pitr_granularity_secs = Some(v));
         }
-        for v in toward(self.best.config.pitr_max_age_secs, d.pitr_max_age_secs) {
-            self.try_config(|c| c.pitr_max_age_secs = v);
+        let age = toward(self.best.config.pitr_max_age_secs, d.pitr_max_age_secs);
+        self.first_that_fails(age, |c, v| c.pitr_max_age_secs = v);
+        let modes = match c.crash_mode {
+            None => (0..7).collect(),
+            Some(m) => toward(m, d.crash_mode.unwrap_or(0)),
+        };
+        self.first_that_fails(modes, |c, v| c.crash_mode = Some(v));
+        let flags: [fn(&mut SwarmConfig, ()); 5] = [
+            |c, ()| c.windows = false,
+            |c, ()| c.strict_recovery = false,
+            |c, ()| c.process_crashes = false,
+            |c, ()| c.tear_unsynced = false,
+            |c, ()| c.probe_liveness = false,
+        ];
+        for clear in flags {
+            self.first_that_fails(vec![()], clear);
         }
-        match self.best.config.crash_mode {
-            None => {
-                for m in 0..7 {
-                    if self.try_config(|c| c.crash_mode = Some(m)) {
-                        break;
-                    }
-                }
-            }
-            Some(m) => {
-                for v in toward(m, d.crash_mode.unwrap_or(0)) {
-                    self.try_config(|c| c.crash_mode = Some(v));
-                }
-            }
-        }
-        if self.best.config.windows {
-            self.try_config(|c| c.windows = false);
-        }
-        if self.best.config.strict_recovery {
-            self.try_config(|c| c.strict_recovery = false);
-        }
-        if self.best.config.process_crashes {
-            self.try_config(|c| c.process_crashes = false);
-        }
-        if self.best.config.tear_unsynced {
-            self.try_config(|c| c.tear_unsynced = false);
-        }
-        let seed = self.best.config.disk_seed;
-        for v in seed_candidates(seed) {
-            if self.try_config(|c| c.disk_seed = v) {
-                break;
-            }
-        }
+        let seeds = seed_candidates(self.best.config.disk_seed);
+        self.first_that_fails(seeds, |c, v| c.disk_seed = v);
+        self.reseed_toward_defaults();
     }
 
-    fn try_config(&mut self, change: impl FnOnce(&mut SwarmConfig)) -> bool {
-        let mut c = self.best.clone();
-        change(&mut c.config);
-        self.attempt(c)
+    /// Set a configuration field to each of `values` in turn; keep the
+    /// first that fails the same way.
+    fn first_that_fails<T: Copy>(
+        &mut self,
+        values: Vec<T>,
+        set: impl Fn(&mut SwarmConfig, T),
+    ) -> bool {
+        values.into_iter().any(|v| {
+            let mut c = self.best.clone();
+            set(&mut c.config, v);
+            self.attempt(c)
+        })
+    }
+
+    /// A field that cannot go to its default alone often can with another
+    /// disk seed (the seed picks which unsynced writes survive a crash, and
+    /// the field changed what was written): try both at once, small seeds.
+    fn reseed_toward_defaults(&mut self) {
+        for (is_default, set_default) in CONFIG_FIELDS {
+            if is_default(&self.best.config) {
+                continue;
+            }
+            self.first_that_fails((0..RESEEDS).collect(), |c, seed| {
+                set_default(c);
+                c.disk_seed = seed;
+            });
+        }
     }
 
     /// Renumber the keys in order of first use, then merge pairs of keys.
@@ -320,9 +358,10 @@ impl Shrinker<'_> {
     /// and that failure.
     fn reproducible_best(&mut self) -> (Scenario, Box<Failure>) {
         for candidate in self.accepted.iter().rev() {
-            let read_back = Scenario::from_bytes(&candidate.to_bytes());
+            let bytes = candidate.to_bytes();
+            let read_back = self.target.scenario(&bytes);
             self.runs += 1;
-            match run(&read_back, self.options) {
+            match run_target(self.target, &bytes, self.options) {
                 Err(f) if f.kind == self.kind && f.invariant == self.invariant => {
                     return (read_back, f);
                 }
@@ -330,12 +369,49 @@ impl Shrinker<'_> {
             }
         }
         // Not even the input's encoding reproduces (a hand-made scenario
-        // with fields out of range): give the input back unchanged.
-        let input = self.accepted[0].clone();
-        let failure = self.failure.clone();
-        (input, failure)
+        // with fields out of range, or an encoding that does not read back):
+        // give the input back unchanged.
+        (self.accepted[0].clone(), self.original.clone())
     }
 }
+
+/// Disk seeds tried with each field set to its default.
+const RESEEDS: u64 = 16;
+
+/// Is a field at its default; set it to its default. Every configuration
+/// field but the disk seed.
+type ConfigField = (fn(&SwarmConfig) -> bool, fn(&mut SwarmConfig));
+
+const CONFIG_FIELDS: [ConfigField; 10] = [
+    (
+        |c| c.fanout == SwarmConfig::default().fanout,
+        |c| c.fanout = SwarmConfig::default().fanout,
+    ),
+    (
+        |c| c.copy_batch_docs == SwarmConfig::default().copy_batch_docs,
+        |c| c.copy_batch_docs = SwarmConfig::default().copy_batch_docs,
+    ),
+    (
+        |c| c.catchup_rounds == SwarmConfig::default().catchup_rounds,
+        |c| c.catchup_rounds = SwarmConfig::default().catchup_rounds,
+    ),
+    (
+        |c| c.pitr_granularity_secs.is_none() && c.pitr_max_age_secs == 0,
+        |c| {
+            c.pitr_granularity_secs = None;
+            c.pitr_max_age_secs = 0;
+        },
+    ),
+    (
+        |c| c.crash_mode == SwarmConfig::default().crash_mode,
+        |c| c.crash_mode = SwarmConfig::default().crash_mode,
+    ),
+    (|c| !c.windows, |c| c.windows = false),
+    (|c| !c.strict_recovery, |c| c.strict_recovery = false),
+    (|c| !c.process_crashes, |c| c.process_crashes = false),
+    (|c| !c.tear_unsynced, |c| c.tear_unsynced = false),
+    (|c| !c.probe_liveness, |c| c.probe_liveness = false),
+];
 
 /// Values from `target` toward `from` (exclusive), nearest to `target` first.
 fn toward(from: u8, target: u8) -> Vec<u8> {
@@ -496,11 +572,14 @@ pub fn regression_test(min: &Minimized, name: &str) -> String {
     match f.mutant {
         Some(m) => {
             doc(format!(
-                "with the seeded bug `{m}` switched on. This test passes on"
+                "with the seeded bug `{m}` switched on. It passes on the"
             ));
-            doc("the correct engine; to see it catch the bug:".to_string());
             doc(format!(
-                "  CRASHFUZZ_MUTANT={m} cargo test -p harness --test <this file>"
+                "correct engine; saved as `harness/tests/{name}.rs`, it shows it"
+            ));
+            doc("still catches the bug with:".to_string());
+            doc(format!(
+                "  CRASHFUZZ_MUTANT={m} cargo test -p harness --test {name}"
             ));
         }
         None => {
@@ -513,11 +592,42 @@ pub fn regression_test(min: &Minimized, name: &str) -> String {
         min.steps_before, min.steps_after, min.runs
     ));
     doc(String::new());
+    let target_flag = match min.target {
+        Target::Interleave => String::new(),
+        t => format!(" --target {t}"),
+    };
     doc("Replay:".to_string());
-    doc(format!("  {}", replay_command(s, f.mutant, None)));
+    doc(format!(
+        "  {}{target_flag}",
+        replay_command(s, f.mutant, None)
+    ));
     lines.push(String::new());
-    lines.push("use harness::regression::{assert_passes, failpoint};".into());
-    lines.push("use harness::scenario::{Scenario, Step, SwarmConfig};".into());
+    // Imports as rustfmt orders them, and none unused.
+    let assert_fn = match min.target {
+        Target::Interleave => "assert_passes",
+        _ => "assert_target_passes",
+    };
+    let names_failpoint = s
+        .steps
+        .iter()
+        .any(|st| matches!(st, Step::CrashAtFailpoint { .. }));
+    lines.push(if names_failpoint {
+        format!("use harness::regression::{{{assert_fn}, failpoint}};")
+    } else {
+        format!("use harness::regression::{assert_fn};")
+    });
+    lines.push(if s.steps.is_empty() {
+        "use harness::scenario::{Scenario, SwarmConfig};".into()
+    } else {
+        "use harness::scenario::{Scenario, Step, SwarmConfig};".into()
+    });
+    if min.target != Target::Interleave {
+        lines.push("use harness::targets::Target;".into());
+    }
+    let assert = match min.target {
+        Target::Interleave => "    assert_passes(&scenario);".to_string(),
+        t => format!("    assert_target_passes(Target::{t:?}, &scenario);"),
+    };
     lines.push(String::new());
     lines.push("#[test]".into());
     lines.push(format!("fn {name}() {{"));
@@ -533,12 +643,13 @@ pub fn regression_test(min: &Minimized, name: &str) -> String {
     } else {
         lines.push("        steps: vec![".into());
         for (i, step) in s.steps.iter().enumerate() {
-            lines.push(format!("            {}, // #{i} {step}", step_code(step)));
+            lines.push(format!("            // #{i} {step}"));
+            lines.extend(step_code(step, "            "));
         }
         lines.push("        ],".into());
     }
     lines.push("    };".into());
-    lines.push("    assert_passes(&scenario);".into());
+    lines.push(assert);
     lines.push("}".into());
     let mut out = lines.join("\n");
     out.push('\n');
@@ -562,33 +673,74 @@ fn config_fields(config: &SwarmConfig) -> impl Iterator<Item = String> {
         .into_iter()
 }
 
-/// The Rust expression that builds `step`. Failpoints are named, not
-/// numbered, so the test survives a reordered catalog.
-fn step_code(step: &Step) -> String {
+/// The Rust expression that builds `step`, as lines indented by `indent`
+/// the way rustfmt lays it out. Failpoints are named, not numbered, so the
+/// test survives a reordered catalog.
+fn step_code(step: &Step, indent: &str) -> Vec<String> {
+    let (variant, fields) = step_fields(step);
+    if fields.is_empty() {
+        return vec![format!("{indent}Step::{variant},")];
+    }
+    let body = fields
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // rustfmt's default `struct_lit_width`: a wider body goes one field a line.
+    if body.len() <= 18 {
+        return vec![format!("{indent}Step::{variant} {{ {body} }},")];
+    }
+    let mut lines = vec![format!("{indent}Step::{variant} {{")];
+    lines.extend(
+        fields
+            .iter()
+            .map(|(name, value)| format!("{indent}    {name}: {value},")),
+    );
+    lines.push(format!("{indent}}},"));
+    lines
+}
+
+/// A step's variant name and its fields as Rust expressions.
+fn step_fields(step: &Step) -> (&'static str, Vec<(&'static str, String)>) {
     match *step {
-        Step::Set { key, len } => format!("Step::Set {{ key: {key}, len: {len} }}"),
-        Step::Delete { key } => format!("Step::Delete {{ key: {key} }}"),
-        Step::Flush => "Step::Flush".into(),
-        Step::Tick { secs } => format!("Step::Tick {{ secs: {secs} }}"),
-        Step::CompactStart { purge } => format!("Step::CompactStart {{ purge: {purge} }}"),
-        Step::CompactStep { n } => format!("Step::CompactStep {{ n: {n} }}"),
-        Step::CompactFinish => "Step::CompactFinish".into(),
-        Step::CompactAbort => "Step::CompactAbort".into(),
-        Step::CrashAtFailpoint { point, nth } => format!(
-            "Step::CrashAtFailpoint {{ point: failpoint({:?}), nth: {nth} }}",
-            failpoint_name(point)
+        Step::Set { key, len } => (
+            "Set",
+            vec![("key", key.to_string()), ("len", len.to_string())],
         ),
-        Step::CrashAtIo { kind, nth, after } => {
-            format!("Step::CrashAtIo {{ kind: {kind}, nth: {nth}, after: {after} }}")
-        }
-        Step::CrashNow => "Step::CrashNow".into(),
-        Step::Reopen => "Step::Reopen".into(),
-        Step::CrashInRecovery { kind, nth } => {
-            format!("Step::CrashInRecovery {{ kind: {kind}, nth: {nth} }}")
-        }
-        Step::Eio { sync, nth } => format!("Step::Eio {{ sync: {sync}, nth: {nth} }}"),
-        Step::Check => "Step::Check".into(),
-        Step::SnapshotCheck { back } => format!("Step::SnapshotCheck {{ back: {back} }}"),
+        Step::Delete { key } => ("Delete", vec![("key", key.to_string())]),
+        Step::Flush => ("Flush", vec![]),
+        Step::Tick { secs } => ("Tick", vec![("secs", secs.to_string())]),
+        Step::CompactStart { purge } => ("CompactStart", vec![("purge", purge.to_string())]),
+        Step::CompactStep { n } => ("CompactStep", vec![("n", n.to_string())]),
+        Step::CompactFinish => ("CompactFinish", vec![]),
+        Step::CompactAbort => ("CompactAbort", vec![]),
+        Step::CrashAtFailpoint { point, nth } => (
+            "CrashAtFailpoint",
+            vec![
+                ("point", format!("failpoint({:?})", failpoint_name(point))),
+                ("nth", nth.to_string()),
+            ],
+        ),
+        Step::CrashAtIo { kind, nth, after } => (
+            "CrashAtIo",
+            vec![
+                ("kind", kind.to_string()),
+                ("nth", nth.to_string()),
+                ("after", after.to_string()),
+            ],
+        ),
+        Step::CrashNow => ("CrashNow", vec![]),
+        Step::Reopen => ("Reopen", vec![]),
+        Step::CrashInRecovery { kind, nth } => (
+            "CrashInRecovery",
+            vec![("kind", kind.to_string()), ("nth", nth.to_string())],
+        ),
+        Step::Eio { sync, nth } => (
+            "Eio",
+            vec![("sync", sync.to_string()), ("nth", nth.to_string())],
+        ),
+        Step::Check => ("Check", vec![]),
+        Step::SnapshotCheck { back } => ("SnapshotCheck", vec![("back", back.to_string())]),
     }
 }
 

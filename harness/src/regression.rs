@@ -6,8 +6,9 @@
 //! switched on: a test made from a seeded bug's failure then fails, which
 //! shows it still catches the bug.
 
-use crate::runner::{run, RunOptions};
+use crate::runner::RunOptions;
 use crate::scenario::Scenario;
+use crate::targets::{run_target, Target};
 use engine::mutants::Mutant;
 
 /// The environment variable naming a seeded bug to switch on.
@@ -22,49 +23,57 @@ pub fn mutant_from_env() -> Option<Mutant> {
     if name.is_empty() {
         return None;
     }
-    assert!(
-        cfg!(feature = "mutants"),
-        "{MUTANT_ENV}={name} needs the harness `mutants` feature"
-    );
-    let mutant = Mutant::from_name(name);
-    assert!(
-        mutant.is_some(),
-        "{MUTANT_ENV}={name} is not a seeded bug (see `crashfuzz mutants --list`)"
-    );
-    mutant
+    if !cfg!(feature = "mutants") {
+        panic!("{MUTANT_ENV}={name} needs the harness `mutants` feature");
+    }
+    let mutant = Mutant::from_name(name).unwrap_or_else(|| {
+        panic!("{MUTANT_ENV}={name} is not a seeded bug (see `crashfuzz mutants --list`)")
+    });
+    Some(mutant)
 }
 
 /// The catalog index of the failpoint named `name`, for
 /// [`crate::Step::CrashAtFailpoint`]. Panics if there is no such failpoint.
 pub fn failpoint(name: &str) -> u8 {
-    let index = engine::failpoints::all().position(|n| n == name);
-    assert!(
-        index.is_some(),
-        "no failpoint {name:?} in the catalog (see `crashfuzz catalog`)"
-    );
-    index.unwrap_or(0) as u8
+    let index = engine::failpoints::all()
+        .position(|n| n == name)
+        .unwrap_or_else(|| {
+            panic!("no failpoint {name:?} in the catalog (see `crashfuzz catalog`)")
+        });
+    u8::try_from(index).expect("fewer than 256 failpoints")
 }
 
 /// Run `scenario` (with the seeded bug named by [`MUTANT_ENV`], if any) and
 /// panic with the full failure report, the trace tail and the replay command
 /// if it fails.
 pub fn assert_passes(scenario: &Scenario) {
+    assert_target_passes(Target::Interleave, scenario);
+}
+
+/// [`assert_passes`] for a scenario of the fuzz target `target`, run as
+/// that target runs its bytes.
+pub fn assert_target_passes(target: Target, scenario: &Scenario) {
+    let bytes = scenario.to_bytes();
     // The replay command holds the scenario's bytes: they must read back
     // to this very scenario.
     assert_eq!(
-        &scenario.normalized(),
+        &target.scenario(&bytes),
         scenario,
-        "the scenario has fields out of range"
+        "the scenario does not read back from its bytes as {target} reads them"
     );
     let options = RunOptions {
         keep_trace: true,
         mutant: mutant_from_env(),
         echo: false,
     };
-    if let Err(failure) = run(scenario, &options) {
+    if let Err(failure) = run_target(target, &bytes, &options) {
         let tail = &failure.trace[failure.trace.len().saturating_sub(40)..];
+        let target_flag = match target {
+            Target::Interleave => String::new(),
+            t => format!(" (add --target {t})"),
+        };
         panic!(
-            "{failure}\ntrace (last {} lines):\n{}",
+            "{failure}{target_flag}\ntrace (last {} lines):\n{}",
             tail.len(),
             tail.join("\n")
         );

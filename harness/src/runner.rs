@@ -543,6 +543,17 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// The compactor is paused in an unlocked phase: the flusher must be
+    /// able to commit now (SPEC invariant 10).
+    fn probe_liveness(&mut self) -> StepResult {
+        let store = self.store()?.clone();
+        if store.set(b"_probe", b"live").is_err() {
+            return Ok(());
+        }
+        self.model.set(b"_probe", b"live");
+        self.flush()
+    }
+
     fn compaction_unlocked(&self) -> bool {
         self.compaction
             .as_ref()
@@ -563,7 +574,10 @@ impl<'a> Runner<'a> {
         let store = self.store()?.clone();
         let tip = store.snapshot().map(|s| s.header().update_seq).unwrap_or(0);
         let purge_upto = (purge > 0).then(|| tip * u64::from(purge) / 3);
-        match store.start_compaction(CompactionOptions { purge_upto }) {
+        match store.start_compaction(CompactionOptions {
+            purge_upto,
+            ..CompactionOptions::default()
+        }) {
             Ok(c) => {
                 let params = CompactionParams {
                     purge_upto: c.purge_upto(),
@@ -597,6 +611,11 @@ impl<'a> Runner<'a> {
             && matches!(after, Phase::Unlink | Phase::Done);
         match result {
             Ok(progress) => {
+                if self.scenario.config.probe_liveness
+                    && matches!(after, Phase::Copy | Phase::CatchUp)
+                {
+                    self.probe_liveness()?;
+                }
                 if switched_now {
                     self.model.compaction_switched();
                     self.log(format!("   switched ({after:?})"));
@@ -720,7 +739,7 @@ impl<'a> Runner<'a> {
                 Some(block) => (block + 1 + (mix % 40) as usize).min(bytes.len() - 1),
                 None => *durable_len + (mix as usize) % (bytes.len() - durable_len),
             };
-            bytes[at] ^= 1 << (mix >> 8) % 8;
+            bytes[at] ^= 1 << ((mix >> 8) % 8);
             if self.sim.put_file(path, &bytes).is_ok() {
                 self.log(format!("   tore unsynced byte {at} of {}", path.display()));
             }

@@ -52,6 +52,10 @@ pub struct SwarmConfig {
     /// not the machine: unsynced pages survive, still unsynced, until a later
     /// power loss (`CrashNow`, the final crash) may drop them.
     pub process_crashes: bool,
+    /// Liveness probe: after every compaction step that leaves the compactor
+    /// in an unlocked phase (copy, catch-up), queue a marker and flush; the
+    /// flush must commit (a refusal is a hang, exit code 5).
+    pub probe_liveness: bool,
 }
 
 impl Default for SwarmConfig {
@@ -68,6 +72,7 @@ impl Default for SwarmConfig {
             strict_recovery: false,
             tear_unsynced: false,
             process_crashes: false,
+            probe_liveness: false,
         }
     }
 }
@@ -231,6 +236,7 @@ impl Scenario {
             strict_recovery: flags & 2 != 0,
             process_crashes: flags & 4 != 0,
             tear_unsynced: damage % 2 == 1,
+            probe_liveness: damage & 2 != 0,
         };
         let mut steps = Vec::new();
         while !b.exhausted() && steps.len() < MAX_STEPS {
@@ -259,7 +265,7 @@ impl Scenario {
                 | u8::from(c.strict_recovery) << 1
                 | u8::from(c.process_crashes) << 2,
         );
-        out.push(u8::from(c.tear_unsynced));
+        out.push(u8::from(c.tear_unsynced) | u8::from(c.probe_liveness) << 1);
         debug_assert_eq!(out.len(), CONFIG_BYTES);
         for step in &self.steps {
             encode_step(step, &mut out);
@@ -345,7 +351,8 @@ fn encode_step(step: &Step, out: &mut Vec<u8>) {
         }
         Step::CrashAtIo { kind, nth, after } => out.extend([
             opcode_byte(9),
-            kind % IO_KINDS.len() as u8 + if after { 128 } else { 0 },
+            // 130 is a multiple of IO_KINDS.len(): the kind survives the modulo.
+            kind % IO_KINDS.len() as u8 + if after { 130 } else { 0 },
             nth.saturating_sub(1) % 16,
         ]),
         Step::CrashNow => out.push(opcode_byte(10)),

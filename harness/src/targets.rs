@@ -2,11 +2,29 @@
 //! artifact file works with both.
 //!
 //! Every target reads its input as a [`Scenario`] (see
-//! [`Scenario::from_bytes`]) and then narrows it to what the target covers.
+//! [`Scenario::from_bytes`]) and then narrows it to what the target covers
+//! ([`Target::narrow`]). Narrowing is deterministic and a fixed point of the
+//! encoding: `narrow(from_bytes(to_bytes(narrow(s)))) == narrow(s)`, so the
+//! bytes of a narrowed scenario (a minimized artifact, a seed) replay as the
+//! same scenario under the same target.
+//!
+//! The cargo-fuzz targets in `fuzz/fuzz_targets/` are one line each over
+//! [`FuzzInput`]: its `Arbitrary` takes the raw bytes, its `Debug` (what
+//! `cargo fuzz fmt` prints) is the scenario as the target reads it, and
+//! [`FuzzInput::run`] panics with the failure report, which makes libFuzzer
+//! save the artifact.
 
+use crate::corrupt;
+use crate::generate::{scenario_bytes, Size};
 use crate::runner::{run, Failure, Outcome, RunOptions};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Step, IO_KINDS, KEY_SPACE, MAX_STEPS};
+use arbitrary::{Arbitrary, Unstructured};
+use engine::mutants::Mutant;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::fmt;
+use std::path::Path;
+use std::sync::OnceLock;
 
 /// A cargo-fuzz target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,9 +67,50 @@ impl Target {
         Target::ALL.into_iter().find(|t| t.name() == name)
     }
 
+    /// What the target covers, one line (for the README and `--help`).
+    pub fn about(self) -> &'static str {
+        match self {
+            Target::CrashOps => {
+                "flushes, crashes (any mode, any flush or recovery failpoint, \
+                                 any I/O call) and recovery; no compaction, no EIO"
+            }
+            Target::Interleave => {
+                "the full scenario: flusher and compactor steps interleaved, \
+                                   crashes anywhere, EIO, PiTR on and off"
+            }
+            Target::Pitr => {
+                "PiTR always on: a tick before every flush, a compaction, \
+                             a snapshot check after every finished compaction"
+            }
+            Target::RecoverCorrupt => {
+                "a store image built by the scenario, then damaged \
+                                       (bit flips, torn blocks, garbage tails, truncation, \
+                                       swapped blocks); open, verify and read"
+            }
+            Target::IoErrors => {
+                "the full scenario with at least one EIO (write or fsync) \
+                                 armed before a flush"
+            }
+        }
+    }
+
     /// The scenario this target runs for `data`.
     pub fn scenario(self, data: &[u8]) -> Scenario {
-        Scenario::from_bytes(data)
+        self.narrow(Scenario::from_bytes(data))
+    }
+
+    /// Narrow a decoded scenario to what this target covers (see the module
+    /// doc for the fixed-point property).
+    pub fn narrow(self, scenario: Scenario) -> Scenario {
+        let mut s = match self {
+            Target::Interleave => scenario,
+            Target::CrashOps => narrow_crash_ops(scenario),
+            Target::Pitr => narrow_pitr(scenario),
+            Target::RecoverCorrupt => narrow_recover_corrupt(scenario),
+            Target::IoErrors => narrow_io_errors(scenario),
+        };
+        s.steps.truncate(MAX_STEPS);
+        s
     }
 }
 
@@ -61,28 +120,647 @@ impl fmt::Display for Target {
     }
 }
 
+fn is_compaction(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::CompactStart { .. }
+            | Step::CompactStep { .. }
+            | Step::CompactFinish
+            | Step::CompactAbort
+    )
+}
+
+/// No compaction steps, no EIO; crash failpoints only in flush and recovery.
+fn narrow_crash_ops(mut s: Scenario) -> Scenario {
+    // Flush and recovery failpoints come first in the catalog.
+    let non_compaction =
+        (engine::failpoints::FLUSH.len() + engine::failpoints::RECOVERY.len()) as u8;
+    s.config.pitr_granularity_secs = None;
+    s.config.pitr_max_age_secs = 0;
+    s.steps = s
+        .steps
+        .into_iter()
+        .filter(|st| !is_compaction(st) && !matches!(st, Step::Eio { .. }))
+        .map(|st| match st {
+            Step::CrashAtFailpoint { point, nth } => Step::CrashAtFailpoint {
+                point: point % non_compaction,
+                nth,
+            },
+            other => other,
+        })
+        .collect();
+    s
+}
+
+/// PiTR on; a tick since the previous flush before every flush; a snapshot
+/// check after every finished compaction; a compaction at the end if there
+/// is none; no EIO.
+fn narrow_pitr(mut s: Scenario) -> Scenario {
+    let g = match s.config.pitr_granularity_secs {
+        Some(g) => g,
+        None => 1 + (s.config.disk_seed % 8) as u8,
+    };
+    s.config.pitr_granularity_secs = Some(g);
+    let mut out = Vec::with_capacity(s.steps.len() + 8);
+    let mut ticked = false;
+    let mut flushes = 0u8;
+    let mut input = s
+        .steps
+        .into_iter()
+        .filter(|st| !matches!(st, Step::Eio { .. }))
+        .peekable();
+    while let Some(step) = input.next() {
+        match step {
+            Step::Tick { .. } => ticked = true,
+            Step::Flush => {
+                if !ticked {
+                    // Varied gaps: several commits per window, and windows
+                    // with none.
+                    out.push(Step::Tick {
+                        secs: 1 + flushes.wrapping_mul(5).wrapping_add(3) % 8,
+                    });
+                }
+                ticked = false;
+                flushes = flushes.wrapping_add(1);
+            }
+            _ => {}
+        }
+        let finish = step == Step::CompactFinish;
+        out.push(step);
+        if finish && !matches!(input.peek(), Some(Step::SnapshotCheck { .. })) {
+            out.push(Step::SnapshotCheck {
+                back: (out.len() as u8).wrapping_mul(7) % 32,
+            });
+        }
+    }
+    if !out.iter().any(|st| matches!(st, Step::CompactStart { .. })) {
+        out.extend([
+            Step::CompactStart { purge: 0 },
+            Step::CompactFinish,
+            Step::SnapshotCheck { back: g },
+        ]);
+    }
+    s.steps = out;
+    s
+}
+
+/// At least one EIO armed before a flush.
+fn narrow_io_errors(mut s: Scenario) -> Scenario {
+    let last_flush = s.steps.iter().rposition(|st| *st == Step::Flush);
+    let eio_before_flush = last_flush.is_some_and(|last| {
+        s.steps[..last]
+            .iter()
+            .any(|st| matches!(st, Step::Eio { .. }))
+    });
+    if !eio_before_flush {
+        let eio = Step::Eio {
+            sync: s.config.disk_seed % 2 == 1,
+            nth: 1,
+        };
+        match s.steps.iter().position(|st| *st == Step::Flush) {
+            Some(first) => s.steps.insert(first, eio),
+            None => s
+                .steps
+                .extend([Step::Set { key: 0, len: 8 }, eio, Step::Flush]),
+        }
+    }
+    s
+}
+
+/// Build steps first (at least one commit), then the damage steps (at least
+/// one, at most [`corrupt::MAX_DAMAGES`]); checks dropped; the crash-model settings fixed
+/// (the image is built fault-free).
+fn narrow_recover_corrupt(mut s: Scenario) -> Scenario {
+    // Settings of the crash model mean nothing here: fix them, so that
+    // inputs differing only there are one input.
+    s.config.windows = false;
+    s.config.tear_unsynced = false;
+    s.config.process_crashes = false;
+    s.config.crash_mode = Some(0);
+    let mut build: Vec<Step> = s
+        .steps
+        .iter()
+        .filter(|st| corrupt::Damage::is_build_step(st))
+        .cloned()
+        .collect();
+    let mut damage: Vec<Step> = s
+        .steps
+        .iter()
+        .filter(|st| corrupt::Damage::from_step(st).is_some())
+        .take(corrupt::MAX_DAMAGES)
+        .cloned()
+        .collect();
+    if damage.is_empty() {
+        // A bit flip in the newest header block.
+        damage.push(Step::CrashAtIo {
+            kind: (s.config.disk_seed % IO_KINDS.len() as u64) as u8,
+            nth: 1,
+            after: false,
+        });
+    }
+    if !commits(&build) {
+        // An image with at least one commit to damage.
+        build.splice(0..0, [Step::Set { key: 0, len: 8 }, Step::Flush]);
+    }
+    build.truncate(MAX_STEPS - damage.len());
+    build.extend(damage);
+    s.steps = build;
+    s
+}
+
+/// Whether some flush has a queued mutation to commit.
+fn commits(steps: &[Step]) -> bool {
+    let mut queued = false;
+    for step in steps {
+        match step {
+            Step::Set { .. } | Step::Delete { .. } => queued = true,
+            Step::Flush if queued => return true,
+            Step::Reopen => queued = false,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Run `data` as `target` would.
 pub fn run_target(
     target: Target,
     data: &[u8],
     options: &RunOptions,
 ) -> Result<Outcome, Box<Failure>> {
-    run(&target.scenario(data), options)
+    let scenario = target.scenario(data);
+    match target {
+        Target::RecoverCorrupt => corrupt::run(&scenario, options),
+        _ => run(&scenario, options),
+    }
+}
+
+/// A readable account of what `target` does with `data` (the scenario, and
+/// for `recover_corrupt` the damage plan).
+pub fn describe(target: Target, data: &[u8]) -> String {
+    let scenario = target.scenario(data);
+    let mut out = format!("target {target}\n{}", crate::explore::describe(&scenario));
+    if target == Target::RecoverCorrupt {
+        out.push_str("damage plan (the damage steps above, applied after the build):\n");
+        for (i, d) in corrupt::plan(&scenario).iter().enumerate() {
+            out.push_str(&format!("  damage #{i}: {d}\n"));
+        }
+    }
+    out
 }
 
 /// Write `count` seed-corpus inputs for `target` into `dir` (generated from
 /// `seed`, never by hand). Returns how many files were written.
+///
+/// Even-numbered seeds are random scenarios (the explorer's generator),
+/// odd-numbered ones follow a per-target template that reaches the target's
+/// subject quickly (a compaction racing flushes, a PiTR history, damage to a
+/// header, an EIO in a flush); the `i`-th template arms a crash at failpoint
+/// `i` of the catalog, so the corpus starts out crashing at every one. Every
+/// file holds the narrowed scenario's bytes, so it reads back as itself.
 pub fn write_seed_corpus(
     target: Target,
-    dir: &std::path::Path,
+    dir: &Path,
     seed: u64,
     count: u64,
 ) -> std::io::Result<u64> {
     std::fs::create_dir_all(dir)?;
-    let size = crate::generate::Size::Small;
     for i in 0..count {
-        let bytes = crate::generate::scenario_bytes(seed ^ target as u64, i, size);
-        std::fs::write(dir.join(format!("seed-{i:03}")), bytes)?;
+        let scenario = seed_scenario(target, seed, i);
+        std::fs::write(dir.join(format!("seed-{i:03}")), scenario.to_bytes())?;
     }
     Ok(count)
+}
+
+/// Seed `i` of `seed` for `target` (see [`write_seed_corpus`]).
+pub fn seed_scenario(target: Target, seed: u64, i: u64) -> Scenario {
+    let salt = (target as u64 + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    if i.is_multiple_of(2) {
+        let size = match target {
+            Target::Pitr | Target::Interleave => Size::Default,
+            _ => Size::Small,
+        };
+        return target.scenario(&scenario_bytes(seed ^ salt, i, size));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ salt ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut s = Scenario::from_bytes(&scenario_bytes(seed ^ salt, i, Size::Small)[..16]);
+    let failpoints = engine::failpoints::all().count() as u64;
+    let point = ((i / 2) % failpoints) as u8;
+    let t = Template { rng: &mut rng };
+    s.steps = match target {
+        Target::CrashOps => t.crash_ops(point),
+        Target::Interleave => t.interleave(point),
+        Target::Pitr => t.pitr(point),
+        Target::RecoverCorrupt => t.recover_corrupt(i),
+        Target::IoErrors => t.io_errors(i),
+    };
+    target.narrow(s)
+}
+
+/// Step sequences for the templated seeds.
+struct Template<'r> {
+    rng: &'r mut ChaCha8Rng,
+}
+
+impl Template<'_> {
+    fn batch(&mut self, out: &mut Vec<Step>) {
+        for _ in 0..self.rng.gen_range(1..5) {
+            let key = self.rng.gen_range(0..KEY_SPACE);
+            if self.rng.gen_ratio(1, 5) {
+                out.push(Step::Delete { key });
+            } else {
+                out.push(Step::Set {
+                    key,
+                    len: self.rng.gen_range(0..64),
+                });
+            }
+        }
+        out.push(Step::Flush);
+    }
+
+    fn crash_ops(mut self, point: u8) -> Vec<Step> {
+        let mut out = Vec::new();
+        for _ in 0..self.rng.gen_range(2..5) {
+            self.batch(&mut out);
+        }
+        out.push(Step::CrashAtFailpoint { point, nth: 1 });
+        self.batch(&mut out);
+        self.batch(&mut out);
+        out.push(Step::CrashInRecovery {
+            kind: self.rng.gen_range(0..IO_KINDS.len() as u8),
+            nth: 1,
+        });
+        out.push(Step::CrashNow);
+        self.batch(&mut out);
+        out.push(Step::Check);
+        out
+    }
+
+    fn interleave(mut self, point: u8) -> Vec<Step> {
+        let mut out = Vec::new();
+        for _ in 0..self.rng.gen_range(2..5) {
+            self.batch(&mut out);
+            out.push(Step::Tick {
+                secs: self.rng.gen_range(1..9),
+            });
+        }
+        out.push(Step::CrashAtFailpoint { point, nth: 1 });
+        out.push(Step::CompactStart {
+            purge: self.rng.gen_range(0..4),
+        });
+        for _ in 0..self.rng.gen_range(2..6) {
+            out.push(Step::CompactStep {
+                n: self.rng.gen_range(1..5),
+            });
+            self.batch(&mut out);
+        }
+        out.push(Step::CompactFinish);
+        self.batch(&mut out);
+        out.push(Step::Check);
+        out
+    }
+
+    fn pitr(mut self, point: u8) -> Vec<Step> {
+        let mut out = Vec::new();
+        for _ in 0..self.rng.gen_range(6..14) {
+            out.push(Step::Tick {
+                secs: self.rng.gen_range(1..9),
+            });
+            self.batch(&mut out);
+        }
+        out.push(Step::CompactStart { purge: 0 });
+        for _ in 0..self.rng.gen_range(1..4) {
+            out.push(Step::CompactStep { n: 2 });
+            out.push(Step::Tick { secs: 3 });
+            self.batch(&mut out);
+        }
+        out.push(Step::CompactFinish);
+        for back in [0, 5, 13] {
+            out.push(Step::SnapshotCheck { back });
+        }
+        out.push(Step::CrashAtFailpoint { point, nth: 1 });
+        out.push(Step::CompactStart {
+            purge: self.rng.gen_range(0..4),
+        });
+        self.batch(&mut out);
+        out.push(Step::CompactFinish);
+        out.push(Step::SnapshotCheck { back: 3 });
+        out
+    }
+
+    fn recover_corrupt(mut self, i: u64) -> Vec<Step> {
+        let mut out = Vec::new();
+        for _ in 0..self.rng.gen_range(2..8) {
+            self.batch(&mut out);
+            out.push(Step::Tick { secs: 2 });
+        }
+        if i % 4 == 3 {
+            out.push(Step::CompactStart { purge: 0 });
+            out.push(Step::CompactFinish);
+            self.batch(&mut out);
+        }
+        // One damage of each kind in turn, sometimes two.
+        let kinds = [
+            Step::CrashAtIo {
+                kind: 0,
+                nth: 1,
+                after: false,
+            },
+            Step::CrashInRecovery { kind: 1, nth: 1 },
+            Step::Eio { sync: true, nth: 1 },
+            Step::CrashNow,
+            Step::CrashAtFailpoint { point: 0, nth: 1 },
+            Step::CrashAtIo {
+                kind: 2,
+                nth: 1,
+                after: true,
+            },
+        ];
+        out.push(kinds[(i / 2) as usize % kinds.len()].clone());
+        if self.rng.gen_ratio(1, 3) {
+            out.push(kinds[self.rng.gen_range(0..kinds.len())].clone());
+        }
+        out
+    }
+
+    fn io_errors(mut self, i: u64) -> Vec<Step> {
+        let mut out = Vec::new();
+        self.batch(&mut out);
+        out.push(Step::Eio {
+            sync: (i / 2) % 2 == 1,
+            nth: 1 + ((i / 4) % 4) as u8,
+        });
+        for _ in 0..self.rng.gen_range(2..5) {
+            self.batch(&mut out);
+        }
+        if i % 4 == 3 {
+            out.push(Step::CompactStart { purge: 0 });
+            out.push(Step::Eio {
+                sync: self.rng.gen(),
+                nth: 1,
+            });
+            out.push(Step::CompactStep { n: 2 });
+            self.batch(&mut out);
+            out.push(Step::CompactFinish);
+        }
+        self.batch(&mut out);
+        out.push(Step::Check);
+        out
+    }
+}
+
+/// A libFuzzer dictionary for `target`: the encoding of every step the
+/// target keeps, with the parameters that matter, so mutations insert whole
+/// steps (`crash at failpoint N`) instead of single bytes.
+pub fn dictionary(target: Target) -> String {
+    let mut steps = vec![
+        ("flush", Step::Flush),
+        ("reopen", Step::Reopen),
+        ("crash_now", Step::CrashNow),
+        ("check", Step::Check),
+        ("set", Step::Set { key: 0, len: 8 }),
+        ("delete", Step::Delete { key: 0 }),
+        ("tick", Step::Tick { secs: 4 }),
+        ("snapshot_check", Step::SnapshotCheck { back: 4 }),
+        ("compact_start", Step::CompactStart { purge: 0 }),
+        ("compact_start_purge", Step::CompactStart { purge: 3 }),
+        ("compact_step", Step::CompactStep { n: 1 }),
+        ("compact_finish", Step::CompactFinish),
+        ("compact_abort", Step::CompactAbort),
+        (
+            "eio_write",
+            Step::Eio {
+                sync: false,
+                nth: 1,
+            },
+        ),
+        ("eio_fsync", Step::Eio { sync: true, nth: 1 }),
+    ];
+    let mut named: Vec<(String, Step)> = steps.drain(..).map(|(n, s)| (n.to_string(), s)).collect();
+    for (point, name) in engine::failpoints::all().enumerate() {
+        named.push((
+            format!("crash_at_{}", name.replace("::", "_")),
+            Step::CrashAtFailpoint {
+                point: point as u8,
+                nth: 1,
+            },
+        ));
+    }
+    for (kind, io) in IO_KINDS.iter().enumerate() {
+        let kind = kind as u8;
+        for after in [false, true] {
+            named.push((
+                format!("crash_{}_{io}", if after { "after" } else { "before" }),
+                Step::CrashAtIo {
+                    kind,
+                    nth: 1,
+                    after,
+                },
+            ));
+        }
+        named.push((
+            format!("crash_in_recovery_{io}"),
+            Step::CrashInRecovery { kind, nth: 1 },
+        ));
+    }
+    let mut out = format!(
+        "# libFuzzer dictionary for the {target} target: whole encoded steps.\n\
+         # Generated by `CRASHFUZZ_BLESS=1 cargo test -p harness dictionaries`; do not edit.\n"
+    );
+    let base = Scenario::default();
+    for (name, step) in named {
+        let one = Scenario {
+            config: base.config.clone(),
+            steps: vec![step.clone()],
+        };
+        // Keep the step only if the target keeps it.
+        let kept = target.narrow(one.clone()).steps.contains(&step);
+        if !kept {
+            continue;
+        }
+        let bytes = one.to_bytes()[crate::scenario::CONFIG_BYTES..].to_vec();
+        let escaped: String = bytes.iter().map(|b| format!("\\x{b:02X}")).collect();
+        out.push_str(&format!("{name}=\"{escaped}\"\n"));
+    }
+    out
+}
+
+/// The options the fuzz targets run with: the correct engine, or the seeded
+/// bug named by the `CRASHFUZZ_MUTANT` environment variable (read once).
+pub fn fuzz_options() -> &'static RunOptions {
+    static OPTIONS: OnceLock<RunOptions> = OnceLock::new();
+    OPTIONS.get_or_init(|| {
+        let mutant = std::env::var("CRASHFUZZ_MUTANT")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .map(|n| {
+                Mutant::from_name(&n)
+                    .unwrap_or_else(|| panic!("CRASHFUZZ_MUTANT={n}: no such seeded bug"))
+            });
+        if let Some(m) = mutant {
+            eprintln!("crashfuzz: seeded bug {m} is ON");
+        }
+        RunOptions {
+            mutant,
+            ..RunOptions::default()
+        }
+    })
+}
+
+/// A fuzz target's input: the raw bytes, run as `Target::ALL[T]`. Its
+/// `Debug` is what `cargo fuzz fmt` prints: the scenario as the target reads
+/// it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FuzzInput<const T: usize> {
+    /// The bytes, exactly as libFuzzer gave them.
+    pub bytes: Vec<u8>,
+}
+
+/// `crash_ops` input.
+pub type CrashOpsInput = FuzzInput<0>;
+/// `interleave` input.
+pub type InterleaveInput = FuzzInput<1>;
+/// `pitr` input.
+pub type PitrInput = FuzzInput<2>;
+/// `recover_corrupt` input.
+pub type RecoverCorruptInput = FuzzInput<3>;
+/// `io_errors` input.
+pub type IoErrorsInput = FuzzInput<4>;
+
+impl<const T: usize> FuzzInput<T> {
+    /// The target this input is for.
+    pub const TARGET: Target = Target::ALL[T];
+
+    /// Run the input with [`fuzz_options`]; panic with the failure report if
+    /// it fails (libFuzzer then saves it as an artifact).
+    pub fn run(&self) {
+        let target = Self::TARGET;
+        if let Err(failure) = run_target(target, &self.bytes, fuzz_options()) {
+            let mutant = failure
+                .mutant
+                .map_or(String::new(), |m| format!(" --mutant {m}"));
+            panic!(
+                "{failure}\ncrashfuzz: replay the saved artifact with \
+                 `cargo run --release --bin crashfuzz -- repro --target {target}{mutant} <artifact>`"
+            );
+        }
+    }
+}
+
+impl<'a, const T: usize> Arbitrary<'a> for FuzzInput<T> {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let len = u.len();
+        Ok(FuzzInput {
+            bytes: u.bytes(len)?.to_vec(),
+        })
+    }
+
+    fn arbitrary_take_rest(u: Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(FuzzInput {
+            bytes: u.take_rest().to_vec(),
+        })
+    }
+}
+
+impl<const T: usize> fmt::Debug for FuzzInput<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&describe(Self::TARGET, &self.bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_aliases_match_targets() {
+        assert_eq!(CrashOpsInput::TARGET, Target::CrashOps);
+        assert_eq!(InterleaveInput::TARGET, Target::Interleave);
+        assert_eq!(PitrInput::TARGET, Target::Pitr);
+        assert_eq!(RecoverCorruptInput::TARGET, Target::RecoverCorrupt);
+        assert_eq!(IoErrorsInput::TARGET, Target::IoErrors);
+    }
+
+    #[test]
+    fn narrowing_is_a_fixed_point_of_the_encoding() {
+        for target in Target::ALL {
+            for i in 0..400 {
+                let size = [Size::Small, Size::Default, Size::Large][i as usize % 3];
+                let narrowed = target.scenario(&scenario_bytes(99, i, size));
+                let again = target.scenario(&narrowed.to_bytes());
+                assert_eq!(narrowed, again, "{target} input {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn narrowing_keeps_each_target_on_its_subject() {
+        for i in 0..300 {
+            let bytes = scenario_bytes(5, i, Size::Default);
+            let c = Target::CrashOps.scenario(&bytes);
+            assert!(!c
+                .steps
+                .iter()
+                .any(|s| is_compaction(s) || matches!(s, Step::Eio { .. })));
+            let p = Target::Pitr.scenario(&bytes);
+            assert!(p.config.pitr_granularity_secs.is_some());
+            let io = Target::IoErrors.scenario(&bytes);
+            assert!(io.steps.iter().any(|s| matches!(s, Step::Eio { .. })));
+            let rc = Target::RecoverCorrupt.scenario(&bytes);
+            assert!(!corrupt::plan(&rc).is_empty());
+            let first_damage = rc
+                .steps
+                .iter()
+                .position(|s| corrupt::Damage::from_step(s).is_some());
+            assert!(first_damage.is_some_and(|d| rc.steps[d..]
+                .iter()
+                .all(|s| corrupt::Damage::from_step(s).is_some())));
+        }
+    }
+
+    #[test]
+    fn seeds_read_back_as_themselves_and_pass() {
+        for target in Target::ALL {
+            for i in 0..6 {
+                let s = seed_scenario(target, 1, i);
+                assert_eq!(target.scenario(&s.to_bytes()), s, "{target} seed {i}");
+                if let Err(f) = run_target(target, &s.to_bytes(), &RunOptions::default()) {
+                    panic!("{target} seed {i} fails on the correct engine:\n{f}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn recover_corrupt_without_damage_sees_only_committed_states() {
+        // Every damage kind, many images: on the correct engine nothing fails.
+        for i in 0..200 {
+            let bytes = scenario_bytes(11, i, Size::Default);
+            if let Err(f) = run_target(Target::RecoverCorrupt, &bytes, &RunOptions::default()) {
+                panic!("input {i}:\n{f}");
+            }
+        }
+    }
+
+    /// The committed dictionaries in `fuzz/dict/` are generated; regenerate
+    /// with `CRASHFUZZ_BLESS=1`.
+    #[test]
+    fn dictionaries() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/dict");
+        let bless = std::env::var_os("CRASHFUZZ_BLESS").is_some();
+        for target in Target::ALL {
+            let path = dir.join(format!("{target}.dict"));
+            let want = dictionary(target);
+            if bless {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &want).unwrap();
+            }
+            let have = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                have == want,
+                "{} is stale: run CRASHFUZZ_BLESS=1 cargo test -p harness dictionaries",
+                path.display()
+            );
+        }
+    }
 }

@@ -1,0 +1,952 @@
+//! The `recover_corrupt` target: build a valid store image from a scenario,
+//! damage its bytes, then open, verify and read everything.
+//!
+//! The scenario is read in two parts (see [`crate::targets::Target::scenario`],
+//! which puts them in this order):
+//! - **build steps** (`Set`, `Delete`, `Flush`, `Tick`, the compaction steps,
+//!   `Reopen`) run on a fault-free simulated disk; every acknowledged flush
+//!   records the committed state: `update_seq -> (timestamp, live docs)`;
+//! - **damage steps** reuse the fault-injection opcodes, each as one kind of
+//!   damage to the finished image ([`Damage::from_step`]): bit flips, a torn
+//!   block, a garbage tail, a truncation, two blocks swapped. The exact
+//!   positions come from a generator seeded by the scenario's disk seed and
+//!   the damage's index, aimed at header blocks where the step says so.
+//!
+//! Then the damaged image is opened with the scenario's recovery policy.
+//! What must hold:
+//! - nothing panics (the caller turns a panic into [`FailureKind::Panic`]) and
+//!   nothing loops forever (the header chain is walked with a bound first);
+//! - a strict open may refuse with a typed corruption error; an open that
+//!   tolerates a corrupt tail must succeed (that is its documented promise);
+//! - every header whose trees verify and read back shows exactly a committed
+//!   state: its `update_seq` is one a flush acknowledged (or 0, the empty
+//!   store), with that flush's timestamp and live documents;
+//! - a store whose tip verified still works: a new flush is acknowledged and
+//!   survives a crash that drops everything unsynced.
+//!
+//! `verify` failing on an old header is allowed (recovery checks only the
+//! roots of the header it picks): it must fail with a typed error, which is
+//! all the types allow.
+
+use crate::runner::MAX_COMPACTION_STEPS;
+use crate::runner::{Failure, FailureKind, Outcome, RunOptions, DB_DIR, DB_NAME};
+use crate::scenario::{Scenario, Step, KEY_SPACE};
+use engine::format::{self, BLOCK_BYTES, MARKER_HEADER};
+use engine::store::{classify, FileKind};
+use engine::{
+    Compaction, CompactionOptions, Config, ManualClock, OpenMode, PitrConfig, Progress,
+    RecoveryPolicy, Store,
+};
+use failpoints::{CrashMode, SimVfs};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// At most this many damage steps are applied (the rest of a long scenario
+/// builds the image).
+pub const MAX_DAMAGES: usize = 8;
+/// Bytes per simulated sector (torn writes and garbage tails use it).
+const SECTOR_BYTES: usize = 512;
+/// The key of the flush made after a successful open.
+const PROBE_KEY: &[u8] = b"probe";
+
+/// Live documents of one committed state: key -> (seqno, value).
+type Docs = BTreeMap<Vec<u8>, (u64, Vec<u8>)>;
+
+/// Where in the file a damage lands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The `k`-th header block counted from the end (0 = the newest), modulo
+    /// the number of header blocks; any block if there is none.
+    HeaderBlock(u8),
+    /// A block or byte chosen uniformly.
+    Anywhere,
+}
+
+/// One kind of damage to the image of the store file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// Flip `count` single bits.
+    BitFlips {
+        /// Bits flipped, 1..=5.
+        count: u8,
+        /// Where.
+        place: Place,
+    },
+    /// A block whose write was torn: its first sectors survive, the rest hold
+    /// zeroes or garbage.
+    TornBlock {
+        /// Which block.
+        place: Place,
+        /// Lost sectors are garbage rather than zeroes.
+        garbage: bool,
+    },
+    /// Bytes appended after the end: plain garbage, or a block that starts
+    /// with a header marker and a made-up chunk prefix.
+    GarbageTail {
+        /// Sectors appended, 1..=8.
+        sectors: u8,
+        /// Start a block that looks like a header.
+        fake_header: bool,
+    },
+    /// Cut the file short.
+    Truncate {
+        /// Around a header block (in or just after it) rather than anywhere.
+        near_header: bool,
+    },
+    /// Swap two blocks.
+    SwapBlocks {
+        /// The first block.
+        a: Place,
+        /// The second block.
+        b: Place,
+    },
+}
+
+impl Damage {
+    /// The damage a damage step stands for, or `None` for a build step.
+    pub fn from_step(step: &Step) -> Option<Damage> {
+        match *step {
+            Step::CrashAtIo { kind, nth, after } => Some(Damage::BitFlips {
+                count: 1 + kind % 5,
+                place: if after {
+                    Place::Anywhere
+                } else {
+                    Place::HeaderBlock(nth.saturating_sub(1))
+                },
+            }),
+            Step::CrashInRecovery { kind, nth } => Some(Damage::TornBlock {
+                place: if kind % 5 < 3 {
+                    Place::HeaderBlock(nth.saturating_sub(1))
+                } else {
+                    Place::Anywhere
+                },
+                garbage: kind % 2 == 1,
+            }),
+            Step::Eio { sync, nth } => Some(Damage::GarbageTail {
+                sectors: 2 * nth.clamp(1, 4),
+                fake_header: sync,
+            }),
+            Step::CrashNow => Some(Damage::Truncate { near_header: true }),
+            Step::CrashAtFailpoint { point, nth } => {
+                let k = point % 8;
+                Some(Damage::SwapBlocks {
+                    a: Place::HeaderBlock(k),
+                    b: match nth {
+                        1 => Place::HeaderBlock(k + 1),
+                        2 => Place::HeaderBlock(k + 2),
+                        _ => Place::Anywhere,
+                    },
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `step` builds the image (as opposed to damaging it or being
+    /// ignored by this target).
+    pub fn is_build_step(step: &Step) -> bool {
+        matches!(
+            step,
+            Step::Set { .. }
+                | Step::Delete { .. }
+                | Step::Flush
+                | Step::Tick { .. }
+                | Step::CompactStart { .. }
+                | Step::CompactStep { .. }
+                | Step::CompactFinish
+                | Step::CompactAbort
+                | Step::Reopen
+        )
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::HeaderBlock(0) => write!(f, "the newest header block"),
+            Place::HeaderBlock(k) => write!(f, "header block {k} before the newest"),
+            Place::Anywhere => write!(f, "anywhere"),
+        }
+    }
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Damage::BitFlips { count, place } => write!(f, "flip {count} bit(s), {place}"),
+            Damage::TornBlock { place, garbage } => write!(
+                f,
+                "tear a block ({place}), lost sectors {}",
+                if *garbage { "garbage" } else { "zeroed" }
+            ),
+            Damage::GarbageTail {
+                sectors,
+                fake_header,
+            } => write!(
+                f,
+                "append {sectors} sector(s) of garbage{}",
+                if *fake_header {
+                    " starting a fake header block"
+                } else {
+                    ""
+                }
+            ),
+            Damage::Truncate { near_header } => write!(
+                f,
+                "truncate {}",
+                if *near_header {
+                    "in or after a header block"
+                } else {
+                    "anywhere"
+                }
+            ),
+            Damage::SwapBlocks { a, b } => write!(f, "swap two blocks: {a} and {b}"),
+        }
+    }
+}
+
+/// The damage plan of a (narrowed) scenario, in the order it is applied.
+pub fn plan(scenario: &Scenario) -> Vec<Damage> {
+    scenario
+        .steps
+        .iter()
+        .filter_map(Damage::from_step)
+        .take(MAX_DAMAGES)
+        .collect()
+}
+
+/// Run the `recover_corrupt` target on a scenario already narrowed by
+/// [`crate::targets::Target::scenario`]. Never panics: an engine panic
+/// becomes a [`FailureKind::Panic`] failure.
+pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Box<Failure>> {
+    failpoints::install_failpoint_callbacks();
+    engine::mutants::set(options.mutant);
+    let mut trace = Vec::new();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let mut c = Corrupt::new(scenario, options);
+        let r = c.run_all();
+        trace = std::mem::take(&mut c.trace);
+        r
+    }));
+    engine::mutants::set(None);
+    match result {
+        Ok(r) => r,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic with a non-string payload".into());
+            Err(Box::new(Failure {
+                kind: FailureKind::Panic,
+                invariant: "no-panic".into(),
+                message: format!("engine panicked on a damaged image: {message}"),
+                step: scenario.steps.len(),
+                failpoint: None,
+                trace,
+                scenario: scenario.clone(),
+                mutant: options.mutant,
+            }))
+        }
+    }
+}
+
+type CResult<T> = Result<T, Box<Failure>>;
+
+struct Corrupt<'a> {
+    scenario: &'a Scenario,
+    options: &'a RunOptions,
+    trace: Vec<String>,
+    step: usize,
+    clock: Arc<ManualClock>,
+    config: Config,
+    /// update_seq -> (timestamp, live docs); 0 is the empty store.
+    committed: BTreeMap<u64, (u64, Docs)>,
+    checks: u64,
+    /// The damage plan swaps blocks: intact records can land where others
+    /// are expected, so logical (`Verify`) errors are possible too.
+    moved_blocks: bool,
+}
+
+impl<'a> Corrupt<'a> {
+    fn new(scenario: &'a Scenario, options: &'a RunOptions) -> Corrupt<'a> {
+        let c = &scenario.config;
+        let clock = Arc::new(ManualClock::new(1_000));
+        let config = Config {
+            fanout: usize::from(c.fanout.max(2)),
+            recovery: if c.strict_recovery {
+                RecoveryPolicy::Strict
+            } else {
+                RecoveryPolicy::TolerateCorruptTail
+            },
+            clock: clock.clone(),
+            pitr: c.pitr_granularity_secs.map(|g| PitrConfig {
+                granularity_secs: u64::from(g.max(1)),
+                max_history_age_secs: u64::from(c.pitr_max_age_secs),
+            }),
+            copy_batch_docs: usize::from(c.copy_batch_docs.max(1)),
+            max_unlocked_catchup_rounds: usize::from(c.catchup_rounds),
+        };
+        let mut committed = BTreeMap::new();
+        committed.insert(0, (0, Docs::new()));
+        Corrupt {
+            scenario,
+            options,
+            trace: Vec::new(),
+            step: 0,
+            clock,
+            config,
+            committed,
+            checks: 0,
+            moved_blocks: plan(scenario)
+                .iter()
+                .any(|d| matches!(d, Damage::SwapBlocks { .. })),
+        }
+    }
+
+    fn log(&mut self, line: String) {
+        if self.options.echo {
+            eprintln!("{line}");
+        }
+        self.trace.push(line);
+    }
+
+    fn fail(&mut self, kind: FailureKind, invariant: &str, message: String) -> Box<Failure> {
+        self.log(format!(
+            "!! {kind} [{invariant}]: {}",
+            message.lines().next().unwrap_or("")
+        ));
+        Box::new(Failure {
+            kind,
+            invariant: invariant.to_string(),
+            message,
+            step: self.step,
+            failpoint: None,
+            trace: self.trace.clone(),
+            scenario: self.scenario.clone(),
+            mutant: self.options.mutant,
+        })
+    }
+
+    fn run_all(&mut self) -> CResult<Outcome> {
+        self.log(format!("config {:?}", self.scenario.config));
+        let image = self.build()?;
+        self.step = self.scenario.steps.len();
+        let damaged = self.damage(image);
+        let sim = SimVfs::new(self.scenario.config.disk_seed);
+        for (path, bytes) in &damaged {
+            if let Err(e) = sim.put_file(path, bytes) {
+                let msg = format!("cannot load the damaged image: {e}");
+                return Err(self.fail(FailureKind::RecoveryError, "harness", msg));
+            }
+        }
+        let _binding = failpoints::bind_thread(&sim);
+        self.open_and_check(&sim)?;
+        let mut hasher = Sha256::new();
+        for line in &self.trace {
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+        }
+        Ok(Outcome {
+            trace_digest: hex::encode(hasher.finalize()),
+            crash_states: 1,
+            checks: self.checks,
+            coverage: sim.coverage(),
+            trace: if self.options.keep_trace {
+                std::mem::take(&mut self.trace)
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    // ---- building the image -------------------------------------------
+
+    fn open_clean(&mut self, sim: &SimVfs) -> CResult<Store> {
+        match Store::open(sim.as_vfs(), DB_DIR, DB_NAME, self.config.clone()) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                let msg = format!("opening the store on a fault-free disk failed: {e}");
+                Err(self.fail(FailureKind::RecoveryError, "clean-build", msg))
+            }
+        }
+    }
+
+    /// Run the build steps on a fault-free disk; return the files.
+    fn build(&mut self) -> CResult<BTreeMap<PathBuf, Vec<u8>>> {
+        let sim = SimVfs::new(self.scenario.config.disk_seed);
+        let _binding = failpoints::bind_thread(&sim);
+        let mut store = self.open_clean(&sim)?;
+        let mut compaction: Option<Compaction> = None;
+        let mut current = Docs::new();
+        let mut queued: Vec<(Vec<u8>, u64, Option<Vec<u8>>)> = Vec::new();
+        let mut version = 0u64;
+        let steps: Vec<Step> = self
+            .scenario
+            .steps
+            .iter()
+            .filter(|s| Damage::is_build_step(s))
+            .cloned()
+            .collect();
+        for (i, step) in steps.iter().enumerate() {
+            self.step = i;
+            self.log(format!("#{i} {step}"));
+            match *step {
+                Step::Set { key, len } => {
+                    version += 1;
+                    let k = format!("k{:02}", key % KEY_SPACE).into_bytes();
+                    let mut v = format!("v{version}").into_bytes();
+                    v.resize(v.len().max(usize::from(len)), b'a' + key % 26);
+                    if let Ok(seqno) = store.set(&k, &v) {
+                        queued.push((k, seqno, Some(v)));
+                    }
+                }
+                Step::Delete { key } => {
+                    let k = format!("k{:02}", key % KEY_SPACE).into_bytes();
+                    if let Ok(seqno) = store.delete(&k) {
+                        queued.push((k, seqno, None));
+                    }
+                }
+                Step::Flush => match store.flush() {
+                    Ok(Some(info)) => {
+                        for (k, seqno, v) in queued.drain(..) {
+                            match v {
+                                Some(v) => current.insert(k, (seqno, v)),
+                                None => current.remove(&k),
+                            };
+                        }
+                        self.log(format!(
+                            "   acked update_seq={} ts={}",
+                            info.update_seq, info.timestamp
+                        ));
+                        self.committed
+                            .insert(info.update_seq, (info.timestamp, current.clone()));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let msg = format!("a flush failed on a fault-free disk: {e}");
+                        return Err(self.fail(FailureKind::Divergence, "clean-build", msg));
+                    }
+                },
+                Step::Tick { secs } => self.clock.advance(u64::from(secs)),
+                Step::CompactStart { purge } if compaction.is_none() => {
+                    let tip = store.snapshot().map(|s| s.header().update_seq).unwrap_or(0);
+                    let purge_upto = (purge > 0).then(|| tip * u64::from(purge) / 3);
+                    match store.start_compaction(CompactionOptions {
+                        purge_upto,
+                        ..CompactionOptions::default()
+                    }) {
+                        Ok(c) => compaction = Some(c),
+                        Err(e) => self.log(format!("   not started: {e}")),
+                    }
+                }
+                Step::CompactStep { n } => {
+                    for _ in 0..n {
+                        self.compact_step(&mut compaction, &mut store, &sim)?;
+                    }
+                }
+                Step::CompactFinish => {
+                    for _ in 0..MAX_COMPACTION_STEPS {
+                        if compaction.is_none() {
+                            break;
+                        }
+                        self.compact_step(&mut compaction, &mut store, &sim)?;
+                    }
+                    if compaction.is_some() {
+                        let msg =
+                            format!("compaction did not finish in {MAX_COMPACTION_STEPS} steps");
+                        return Err(self.fail(FailureKind::Hang, "bounded-compaction", msg));
+                    }
+                }
+                Step::CompactAbort => {
+                    if let Some(c) = compaction.take() {
+                        if let Err(e) = c.abort() {
+                            self.log(format!("   abort: {e}"));
+                        }
+                    }
+                }
+                Step::Reopen => {
+                    drop(compaction.take());
+                    drop(store);
+                    queued.clear();
+                    store = self.open_clean(&sim)?;
+                }
+                _ => {}
+            }
+        }
+        drop(compaction);
+        drop(store);
+        Ok(sim.files())
+    }
+
+    fn compact_step(
+        &mut self,
+        compaction: &mut Option<Compaction>,
+        store: &mut Store,
+        sim: &SimVfs,
+    ) -> CResult<()> {
+        let Some(c) = compaction.as_mut() else {
+            return Ok(());
+        };
+        match c.step() {
+            Ok(Progress::Done(_)) => *compaction = None,
+            Ok(Progress::Running(_)) => {}
+            Err(e) => {
+                self.log(format!("   compaction failed: {e}"));
+                *compaction = None;
+                if matches!(store.poisoned(), Ok(Some(_))) {
+                    *store = self.open_clean(sim)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- damaging it ----------------------------------------------------
+
+    fn damage(&mut self, mut files: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<PathBuf, Vec<u8>> {
+        let main = authoritative(&files);
+        for (i, damage) in plan(self.scenario).into_iter().enumerate() {
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                self.scenario.config.disk_seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            // Mostly the file recovery will read; sometimes another one
+            // (a leftover `.compact`, an old revision not yet removed).
+            let others: Vec<PathBuf> = files
+                .keys()
+                .filter(|p| Some(*p) != main.as_ref())
+                .cloned()
+                .collect();
+            let path = match (&main, others.is_empty() || rng.gen_ratio(3, 4)) {
+                (Some(m), true) => m.clone(),
+                _ if !others.is_empty() => others[rng.gen_range(0..others.len())].clone(),
+                _ => {
+                    self.log(format!("damage #{i}: {damage}: no file to damage"));
+                    continue;
+                }
+            };
+            let Some(bytes) = files.get_mut(&path) else {
+                continue;
+            };
+            let what = apply(damage, bytes, &mut rng);
+            self.log(format!(
+                "damage #{i}: {damage}: {what} in {}",
+                path.display()
+            ));
+        }
+        files
+    }
+
+    // ---- opening and judging --------------------------------------------
+
+    fn open_damaged(&mut self, sim: &SimVfs) -> CResult<Store> {
+        let opened = Store::open_with_report(sim.as_vfs(), DB_DIR, DB_NAME, self.config.clone());
+        match opened {
+            Ok((store, report)) => {
+                self.log(format!(
+                    "   opened rev {} (removed {:?}, truncated {} bytes, damaged headers {:?})",
+                    report.rev, report.removed, report.truncated_bytes, report.damaged_headers
+                ));
+                Ok(store)
+            }
+            Err(e) if self.config.recovery == RecoveryPolicy::Strict => {
+                if !e.is_corruption() {
+                    let msg = format!("strict open failed with a non-corruption error: {e}");
+                    return Err(self.fail(FailureKind::RecoveryError, "typed-error", msg));
+                }
+                self.log(format!("   strict open refused: {e}; reopening tolerant"));
+                self.config.recovery = RecoveryPolicy::TolerateCorruptTail;
+                self.open_damaged(sim)
+            }
+            Err(e) => {
+                let msg =
+                    format!("an open that tolerates a corrupt tail failed on a damaged image: {e}");
+                Err(self.fail(FailureKind::RecoveryError, "tolerant-open", msg))
+            }
+        }
+    }
+
+    fn open_and_check(&mut self, sim: &SimVfs) -> CResult<()> {
+        let store = self.open_damaged(sim)?;
+        if let Some(cycle) = header_chain_cycle(sim, &store) {
+            let msg = format!(
+                "the chain of previous-header offsets loops ({cycle}): Store::headers(), \
+                 verify_all and snapshot_at would never return"
+            );
+            return Err(self.fail(FailureKind::Hang, "header-chain-terminates", msg));
+        }
+        match store.verify_all() {
+            Ok(()) => self.log("   verify_all ok".into()),
+            Err(e) => {
+                self.log(format!("   verify_all: {e}"));
+                self.expect_corruption("verify_all", &e)?;
+            }
+        }
+        let tip = store
+            .snapshot()
+            .map(|s| (s.header().clone(), s.header_pos()));
+        let mut positions = match store.headers() {
+            Ok(h) => h.into_iter().map(|h| Some(h.pos)).collect(),
+            Err(e) => {
+                self.log(format!("   headers: {e}"));
+                self.expect_corruption("headers", &e)?;
+                Vec::new()
+            }
+        };
+        if positions.is_empty() {
+            positions.push(tip.as_ref().ok().and_then(|(_, pos)| *pos));
+        }
+        let mut tip_state = None;
+        for (n, pos) in positions.into_iter().enumerate() {
+            let snap = match pos {
+                Some(pos) => store.snapshot_at_header(pos),
+                None => store.snapshot(),
+            };
+            let snap = match snap {
+                Ok(s) => s,
+                Err(e) => {
+                    self.log(format!("   header @{pos:?}: {e}"));
+                    self.expect_corruption("snapshot_at_header", &e)?;
+                    continue;
+                }
+            };
+            // Read everything a user can, whatever verify says.
+            let docs = snap.all_docs();
+            let reads = [
+                ("all_docs", docs.as_ref().err()),
+                ("changes_since", snap.changes_since(0).err().as_ref()),
+                ("locals", snap.locals().err().as_ref()),
+                ("counters", snap.counters().err().as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(what, e)| e.map(|e| (what, e.to_string(), e.is_corruption())))
+            .collect::<Vec<_>>();
+            for (what, e, corruption) in reads {
+                self.log(format!("   header @{pos:?} {what}: {e}"));
+                if !corruption && !self.moved_blocks {
+                    let msg = format!("{what} at header {pos:?} failed with {e}");
+                    return Err(self.not_corruption(msg));
+                }
+            }
+            let verified = snap.verify();
+            if let Err(e) = &verified {
+                self.log(format!("   header @{pos:?} verify: {e}"));
+                self.expect_corruption("verify", e)?;
+            }
+            let (Ok(docs), Ok(_)) = (docs, verified) else {
+                continue;
+            };
+            let header = snap.header().clone();
+            let live: Docs = docs
+                .into_iter()
+                .filter(|d| !d.deleted)
+                .map(|d| (d.key, (d.seqno, d.value)))
+                .collect();
+            self.judge(pos, &header, &live)?;
+            if n == 0 {
+                tip_state = Some(live);
+            }
+        }
+        match tip_state {
+            Some(live) => self.probe(sim, store, live),
+            None => Ok(()),
+        }
+    }
+
+    /// Damage that moves no block can only break checksums and structure;
+    /// every error it causes must say so (a `Verify` error there means two
+    /// intact records disagree: the engine trusted a damaged one).
+    fn expect_corruption(&mut self, what: &str, e: &engine::Error) -> CResult<()> {
+        if self.moved_blocks || e.is_corruption() {
+            return Ok(());
+        }
+        Err(self.not_corruption(format!("{what} failed with {e}")))
+    }
+
+    fn not_corruption(&mut self, detail: String) -> Box<Failure> {
+        let msg = format!(
+            "{detail}: the damage moved no block, so only checksum or structure errors \
+             (ChecksumMismatch, Corrupted, NoValidHeader) can be right; the store trusted \
+             damaged bytes somewhere"
+        );
+        self.fail(
+            FailureKind::Divergence,
+            "damage-reported-as-corruption",
+            msg,
+        )
+    }
+
+    fn judge(&mut self, pos: Option<u64>, header: &engine::Header, live: &Docs) -> CResult<()> {
+        let seq = header.update_seq;
+        match self.committed.get(&seq) {
+            Some((ts, docs)) if *ts == header.timestamp && docs == live => {
+                self.checks += 1;
+                self.log(format!(
+                    "   header @{pos:?} update_seq={seq} ts={ts}: the committed state ({} docs)",
+                    live.len()
+                ));
+                Ok(())
+            }
+            Some((ts, docs)) => {
+                let msg = format!(
+                    "the header at {pos:?} (update_seq {seq}, ts {}) verifies but is not the \
+                     state committed with that update_seq (ts {ts}):\n  committed: {}\n  visible:   {}",
+                    header.timestamp,
+                    show(docs),
+                    show(live)
+                );
+                Err(self.fail(FailureKind::Divergence, "committed-state", msg))
+            }
+            None => {
+                let known: Vec<u64> = self.committed.keys().copied().collect();
+                let msg = format!(
+                    "the header at {pos:?} (update_seq {seq}) verifies but no flush committed \
+                     update_seq {seq} (committed: {known:?}); visible: {}",
+                    show(live)
+                );
+                Err(self.fail(FailureKind::Divergence, "committed-state", msg))
+            }
+        }
+    }
+
+    /// The store opened on a damaged image must still take a flush, and the
+    /// acknowledged flush must survive a crash.
+    fn probe(&mut self, sim: &SimVfs, store: Store, base: Docs) -> CResult<()> {
+        self.clock.advance(1);
+        let queued = store.set(PROBE_KEY, b"after-damage");
+        let flushed = queued.and_then(|seqno| store.flush().map(|info| (seqno, info)));
+        let (seqno, info) = match flushed {
+            Ok((seqno, Some(info))) => (seqno, info),
+            Ok((_, None)) => {
+                let msg = "a queued probe write committed nothing".to_string();
+                return Err(self.fail(FailureKind::Divergence, "writable-after-recovery", msg));
+            }
+            Err(e) => {
+                let msg = format!(
+                    "the store opened on a damaged image verified, but a flush failed: {e}"
+                );
+                return Err(self.fail(FailureKind::RecoveryError, "writable-after-recovery", msg));
+            }
+        };
+        self.log(format!(
+            "   probe flush acked update_seq={} ts={}",
+            info.update_seq, info.timestamp
+        ));
+        drop(store);
+        sim.set_crash_mode(Some(CrashMode::DropUnsynced));
+        sim.crash();
+        let record = sim.reboot();
+        self.log(format!("   {record}"));
+        self.config.recovery = RecoveryPolicy::TolerateCorruptTail;
+        let store = self.open_damaged(sim)?;
+        let got = store.snapshot().and_then(|s| {
+            let seq = s.header().update_seq;
+            s.all_docs().map(|d| (seq, d))
+        });
+        let mut expected = base;
+        expected.insert(PROBE_KEY.to_vec(), (seqno, b"after-damage".to_vec()));
+        match got {
+            Ok((seq, docs)) => {
+                let live: Docs = docs
+                    .into_iter()
+                    .filter(|d| !d.deleted)
+                    .map(|d| (d.key, (d.seqno, d.value)))
+                    .collect();
+                if seq != info.update_seq || live != expected {
+                    let msg = format!(
+                        "an acknowledged flush after a damaged open was lost by a crash: \
+                         expected update_seq {} with {}, recovered update_seq {seq} with {}",
+                        info.update_seq,
+                        show(&expected),
+                        show(&live)
+                    );
+                    return Err(self.fail(FailureKind::Divergence, "acked-after-damage", msg));
+                }
+                self.checks += 1;
+                self.log("   probe survived the crash".into());
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("reading the store after the probe flush failed: {e}");
+                Err(self.fail(FailureKind::Divergence, "acked-after-damage", msg))
+            }
+        }
+    }
+}
+
+/// The file `Store::open` will read: the highest complete revision.
+fn authoritative(files: &BTreeMap<PathBuf, Vec<u8>>) -> Option<PathBuf> {
+    files
+        .keys()
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            match classify(DB_NAME, name) {
+                Some(FileKind::Revision(rev)) => Some((rev, p.clone())),
+                _ => None,
+            }
+        })
+        .max()
+        .map(|(_, p)| p)
+}
+
+/// Offsets of the blocks that start with a header marker, oldest first.
+fn header_blocks(bytes: &[u8]) -> Vec<usize> {
+    (0..bytes.len())
+        .step_by(BLOCK_BYTES as usize)
+        .filter(|&at| bytes[at] == MARKER_HEADER)
+        .collect()
+}
+
+/// The block (offset) `place` names in `bytes`; `None` for an empty file.
+fn block_at(place: Place, bytes: &[u8], rng: &mut ChaCha8Rng) -> Option<usize> {
+    if bytes.is_empty() {
+        return None;
+    }
+    let headers = header_blocks(bytes);
+    match place {
+        Place::HeaderBlock(k) if !headers.is_empty() => {
+            let k = usize::from(k) % headers.len();
+            Some(headers[headers.len() - 1 - k])
+        }
+        _ => {
+            let blocks = bytes.len().div_ceil(BLOCK_BYTES as usize);
+            Some(rng.gen_range(0..blocks) * BLOCK_BYTES as usize)
+        }
+    }
+}
+
+/// Apply `damage` to `bytes`; say what was done.
+fn apply(damage: Damage, bytes: &mut Vec<u8>, rng: &mut ChaCha8Rng) -> String {
+    let block = BLOCK_BYTES as usize;
+    match damage {
+        Damage::BitFlips { count, place } => {
+            let mut done = Vec::new();
+            for _ in 0..count {
+                let at = match place {
+                    Place::HeaderBlock(_) => block_at(place, bytes, rng).map(|b| {
+                        // The marker, the chunk prefix and the header fields.
+                        let end = (b + 128).min(bytes.len());
+                        rng.gen_range(b..end)
+                    }),
+                    Place::Anywhere => (!bytes.is_empty()).then(|| rng.gen_range(0..bytes.len())),
+                };
+                if let Some(at) = at {
+                    let bit = rng.gen_range(0..8u8);
+                    bytes[at] ^= 1 << bit;
+                    done.push(format!("{at}.{bit}"));
+                }
+            }
+            format!("flipped byte.bit {}", done.join(" "))
+        }
+        Damage::TornBlock { place, garbage } => {
+            let Some(start) = block_at(place, bytes, rng) else {
+                return "empty file, nothing to tear".into();
+            };
+            let end = (start + block).min(bytes.len());
+            let sectors = (end - start).div_ceil(SECTOR_BYTES).max(1);
+            let kept = rng.gen_range(0..sectors);
+            let from = (start + kept * SECTOR_BYTES).min(end);
+            if garbage {
+                rng.fill_bytes(&mut bytes[from..end]);
+            } else {
+                bytes[from..end].fill(0);
+            }
+            format!("block at {start}: bytes {from}..{end} lost")
+        }
+        Damage::GarbageTail {
+            sectors,
+            fake_header,
+        } => {
+            let old = bytes.len();
+            if fake_header {
+                let pad = old.next_multiple_of(block) - old;
+                let mut fill = vec![0u8; pad];
+                rng.fill_bytes(&mut fill);
+                bytes.extend_from_slice(&fill);
+            }
+            let at = bytes.len();
+            let mut tail = vec![0u8; usize::from(sectors) * SECTOR_BYTES];
+            rng.fill_bytes(&mut tail);
+            if fake_header {
+                // A header marker and a plausible chunk length: only the
+                // checksum can tell.
+                tail[0] = MARKER_HEADER;
+                let len = rng.gen_range(40u32..120);
+                tail[1..5].copy_from_slice(&len.to_be_bytes());
+            }
+            bytes.extend_from_slice(&tail);
+            format!("{} bytes appended at {at} (was {old})", bytes.len() - old)
+        }
+        Damage::Truncate { near_header } => {
+            let old = bytes.len();
+            let headers = header_blocks(bytes);
+            let to = if near_header && !headers.is_empty() && rng.gen_ratio(3, 4) {
+                let h = headers[headers.len() - 1 - rng.gen_range(0..headers.len().min(3))];
+                (h + rng.gen_range(0..160)).min(old)
+            } else {
+                rng.gen_range(0..=old)
+            };
+            bytes.truncate(to);
+            format!("cut from {old} to {to} bytes")
+        }
+        Damage::SwapBlocks { a, b } => {
+            let (Some(x), Some(y)) = (block_at(a, bytes, rng), block_at(b, bytes, rng)) else {
+                return "empty file, nothing to swap".into();
+            };
+            if x == y {
+                return format!("block {x} with itself (no change)");
+            }
+            let (lo, hi) = (x.min(y), x.max(y));
+            let n = block.min(bytes.len() - hi);
+            let (head, tail) = bytes.split_at_mut(hi);
+            head[lo..lo + n].swap_with_slice(&mut tail[..n]);
+            format!("{n} bytes at {lo} and {hi} swapped")
+        }
+    }
+}
+
+/// Walk the previous-header chain from the store's tip the way
+/// `Store::headers` does, with a bound: `Some` if it comes back to an offset
+/// it already visited.
+fn header_chain_cycle(sim: &SimVfs, store: &Store) -> Option<String> {
+    let path = store.current_path().ok()?;
+    let file = sim.as_vfs().open(&path, OpenMode::Read).ok()?;
+    let len = file.len().ok()?;
+    let snap = store.snapshot().ok()?;
+    let mut seen = BTreeSet::new();
+    seen.extend(snap.header_pos());
+    let mut next = snap.header().prev_header;
+    let bound = len / BLOCK_BYTES + 2;
+    for _ in 0..bound {
+        let pos = next?;
+        if !seen.insert(pos) {
+            let mut path: Vec<u64> = seen.into_iter().collect();
+            path.sort_unstable();
+            return Some(format!("back to {pos}; visited {path:?}"));
+        }
+        next = format::read_header(file.as_ref(), pos, true)
+            .ok()?
+            .prev_header;
+    }
+    Some(format!("more than {bound} headers in a {len}-byte file"))
+}
+
+fn show(docs: &Docs) -> String {
+    let items: Vec<String> = docs
+        .iter()
+        .map(|(k, (seq, v))| {
+            format!(
+                "{}@{seq}={}",
+                String::from_utf8_lossy(k),
+                String::from_utf8_lossy(&v[..v.len().min(8)])
+            )
+        })
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
