@@ -3,10 +3,11 @@
 # (<target>_seed_corpus.zip), dictionary (<target>.dict) and libFuzzer
 # options (<target>.options), as ClusterFuzzLite and OSS-Fuzz expect.
 #
-# Inside the builder image, SRC, OUT, WORK and the sanitizer flags are set.
-# Outside it (to check this script), set them by hand:
-#   SRC=/tmp/cfl/src OUT=/tmp/cfl/out WORK=/tmp/cfl/work \
-#     bash .clusterfuzzlite/build.sh      # with the repository in $SRC/crashfuzz
+# Inside the builder image, SRC, OUT, WORK are set and the default toolchain
+# is the image's nightly. Outside it (to check this script), set them by hand,
+# with the repository copied to $SRC/crashfuzz:
+#   SRC=/tmp/cfl/src OUT=/tmp/cfl/out WORK=/tmp/cfl/work RUSTUP_TOOLCHAIN=nightly \
+#     bash .clusterfuzzlite/build.sh
 
 PROJECT=${PROJECT_DIR:-$SRC/crashfuzz}
 cd "$PROJECT"

@@ -140,6 +140,10 @@ triage() {
       [ -f "$file" ] || continue
       printf '%s\t%s\tfuzz\n' "$target" "$file" >>"$list"
     done
+    for file in "$OUT/imported/$target"/*; do
+      [ -f "$file" ] || continue
+      printf '%s\t%s\timported\n' "$target" "$file" >>"$list"
+    done
   done
   for file in "$OUT/explore/artifacts"/crash-*; do
     [ -f "$file" ] || continue
@@ -192,8 +196,9 @@ triage_one() {
   cp "$file" "$dir/artifact"
   "$CRASHFUZZ" repro "$dir/artifact" --target "$target" --quiet "$@" >"$dir/repro.txt" 2>&1 || true
   local found_by failpoints count
-  # Found by: the fuzz target, or the explorer.
-  found_by=$(awk -F'\t' '{ print ($3 == "explorer" ? "explorer" : $2) }' "$dir/artifacts.tsv" | sort -u | paste -sd, -)
+  # Found by: the fuzz target, the explorer, or imported for a target.
+  found_by=$(awk -F'\t' '{ print ($3 == "fuzz" ? $2 : $3 == "imported" ? "imported:" $2 : $3) }' \
+    "$dir/artifacts.tsv" | sort -u | paste -sd, -)
   failpoints=$(cut -f5 "$dir/artifacts.tsv" | sort -u | paste -sd, -)
   count=$(wc -l <"$dir/artifacts.tsv" | tr -d ' ')
   {

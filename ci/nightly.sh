@@ -5,7 +5,7 @@
 #   ci/nightly.sh [--budget SECS] [--jobs N] [--out DIR] [--cache DIR]
 #                 [--targets "a b"] [--canary | --mutant BUG] [--known FILE]
 #                 [--seed N] [--verify-tests | --no-verify-tests]
-#                 [--no-install] [--no-build]
+#                 [--import DIR] [--no-install] [--no-build]
 #
 # 1. installs the nightly toolchain and cargo-fuzz if missing;
 # 2. builds crashfuzz (stable) and every fuzz target (cargo fuzz build);
@@ -20,6 +20,10 @@
 #    smallest of each group is minimized (crashfuzz minimize) into an
 #    artifact and a regression test;
 # 8. writes the report (crashfuzz report): report.md, report.json, plots/.
+#
+# --import DIR adds crashes found elsewhere (ClusterFuzzLite, a local
+# `cargo fuzz run`) to the triage: DIR/<fuzz target>/<input files>, the
+# layout of fuzz/artifacts/.
 #
 # Budget: 70% fuzzing (split evenly over the targets), 15% explorer, 15% the
 # seeded-bug benchmark (which stops each bug at its first detection). Builds
@@ -44,6 +48,7 @@ MUTANT=""
 KNOWN=$ROOT/ci/known-crashes.txt
 SEED=""
 VERIFY=auto
+IMPORT=""
 INSTALL=1
 BUILD=1
 FUZZ_BUILD_FLAGS=${FUZZ_BUILD_FLAGS:--O --debug-assertions --sanitizer none}
@@ -66,6 +71,7 @@ while [ $# -gt 0 ]; do
   --seed) SEED=$2; shift 2 ;;
   --verify-tests) VERIFY=1; shift ;;
   --no-verify-tests) VERIFY=0; shift ;;
+  --import) IMPORT=$2; shift 2 ;;
   --no-install) INSTALL=0; shift ;;
   --no-build) BUILD=0; shift ;;
   -h | --help) usage 0 ;;
@@ -83,7 +89,8 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # A campaign directory holds one campaign: start clean.
 rm -rf "$OUT/campaign.txt" "$OUT/logs" "$OUT/corpus" "$OUT/artifacts" "$OUT/explore" \
-  "$OUT/mutants" "$OUT/triage" "$OUT/work" "$OUT/plots" "$OUT/report.md" "$OUT/report.json"
+  "$OUT/mutants" "$OUT/triage" "$OUT/work" "$OUT/plots" "$OUT/imported" "$OUT/report.md" \
+  "$OUT/report.json"
 mkdir -p "$OUT/logs" "$OUT/corpus" "$OUT/artifacts" "$OUT/explore" "$OUT/mutants" \
   "$OUT/triage" "$OUT/work" "$CACHE/corpus"
 
@@ -189,6 +196,15 @@ say "seeded-bug benchmark: up to ${MUTANT_SECS}s per bug"
   --markdown "$OUT/mutants/mutants.md" >"$OUT/mutants/mutants.json" 2>"$OUT/mutants/mutants.log" ||
   warn "seeded-bug benchmark exited with $? (see the mutation table)"
 
+if [ -n "$IMPORT" ]; then
+  for t in "${TARGETS[@]}"; do
+    if [ -d "$IMPORT/$t" ]; then
+      mkdir -p "$OUT/imported/$t"
+      find "$IMPORT/$t" -maxdepth 1 -type f -exec cp {} "$OUT/imported/$t/" \;
+    fi
+  done
+  meta imported "$(find "$OUT/imported" -type f 2>/dev/null | wc -l | tr -d ' ')"
+fi
 triage
 [ "$VERIFY" = 1 ] && verify_tests
 

@@ -183,31 +183,43 @@ fn raw_span(pos: u64, logical: u64) -> Result<u64> {
 /// byte at each block start. Returns the bytes and the raw end offset.
 pub fn read_logical(file: &dyn VfsFile, pos: u64, len: u64) -> Result<(Vec<u8>, u64)> {
     let span = raw_span(pos, len)?;
+    let read_error = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => Error::Corrupted {
+            offset: pos,
+            what: format!("chunk of {len} bytes runs past the end of the file"),
+        },
+        _ => Error::Io {
+            op: "read",
+            source: e,
+        },
+    };
+    if span == len {
+        // No block start inside: read straight into the result.
+        let mut out = vec![0u8; span as usize];
+        file.read_exact_at(&mut out, pos).map_err(read_error)?;
+        return Ok((out, pos + span));
+    }
     let mut raw = vec![0u8; span as usize];
-    file.read_exact_at(&mut raw, pos)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => Error::Corrupted {
-                offset: pos,
-                what: format!("chunk of {len} bytes runs past the end of the file"),
-            },
-            _ => Error::Io {
-                op: "read",
-                source: e,
-            },
-        })?;
+    file.read_exact_at(&mut raw, pos).map_err(read_error)?;
     let mut out = Vec::with_capacity(len as usize);
-    for (i, byte) in raw.iter().enumerate() {
+    let mut i = 0usize;
+    while i < raw.len() {
         let at = pos + i as u64;
         if at.is_multiple_of(BLOCK_BYTES) {
-            if *byte != MARKER_DATA {
+            let byte = raw[i];
+            if byte != MARKER_DATA {
                 return Err(Error::Corrupted {
                     offset: at,
                     what: format!("block marker {byte:#04x} inside a data chunk"),
                 });
             }
+            i += 1;
             continue;
         }
-        out.push(*byte);
+        // Copy up to the next block start in one go.
+        let end = (i + (BLOCK_BYTES - at % BLOCK_BYTES) as usize).min(raw.len());
+        out.extend_from_slice(&raw[i..end]);
+        i = end;
     }
     Ok((out, pos + span))
 }

@@ -37,6 +37,6 @@ pub use config::{Clock, Config, ManualClock, PitrConfig, RecoveryPolicy, SystemC
 pub use doc::{Counters, DocInfo, SeqEntry};
 pub use error::{Error, Result};
 pub use format::Header;
-pub use snapshot::{Snapshot, VerifyReport};
+pub use snapshot::{Contents, Snapshot, VerifyReport};
 pub use store::{CommitInfo, HeaderInfo, OpenReport, Stats, Store};
 pub use vfs::{OpenMode, StdVfs, Vfs, VfsFile};

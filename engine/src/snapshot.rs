@@ -11,6 +11,17 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
+/// Everything a header holds, as [`Snapshot::verify_with_contents`] read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contents {
+    /// Every document, tombstones included, in key order.
+    pub docs: Vec<DocInfo>,
+    /// The by-seq tree, in seqno order.
+    pub by_seq: Vec<SeqEntry>,
+    /// The counters local document, if present.
+    pub counters: Option<Counters>,
+}
+
 /// A header and the file it lives in: a consistent, immutable view.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
@@ -179,6 +190,13 @@ impl Snapshot {
     /// readable with the size the index says; the counters document equals a
     /// recount; seqnos are within update_seq.
     pub fn verify(&self) -> Result<VerifyReport> {
+        self.verify_with_contents().map(|(report, _)| report)
+    }
+
+    /// [`Snapshot::verify`], also returning everything it read: one walk of
+    /// each tree instead of a verify and then a full read (the simulator
+    /// does both after every crash).
+    pub fn verify_with_contents(&self) -> Result<(VerifyReport, Contents)> {
         let h = &self.header;
         let mut ids: BTreeMap<Vec<u8>, IdValue> = BTreeMap::new();
         let id_reduce = self.trees.by_id.verify(&self.file, h.by_id, &mut |k, v| {
@@ -192,12 +210,14 @@ impl Snapshot {
                     id.seqno, h.update_seq
                 )));
             }
-            if !id.deleted && id.body_len > 0 {
-                self.load(key.clone(), *id)?;
-            }
+        }
+        let mut docs = Vec::with_capacity(ids.len());
+        for (key, id) in &ids {
+            docs.push(self.load(key.clone(), *id)?);
         }
         let mut seqs: BTreeMap<Vec<u8>, (u64, SeqValue)> = BTreeMap::new();
         let mut by_seq_entries = 0u64;
+        let mut by_seq = Vec::new();
         let seq_reduce = self
             .trees
             .by_seq
@@ -205,6 +225,11 @@ impl Snapshot {
                 let seqno = doc::seq_from_key(k)?;
                 let sv = SeqValue::decode(v)?;
                 by_seq_entries += 1;
+                by_seq.push(SeqEntry {
+                    seqno,
+                    key: sv.key.clone(),
+                    deleted: sv.deleted,
+                });
                 if let Some((other, _)) = seqs.insert(sv.key.clone(), (seqno, sv)) {
                     return Err(Error::Verify(format!(
                         "by-seq holds key twice (seqnos {other} and {seqno})"
@@ -263,12 +288,20 @@ impl Snapshot {
             }
             _ => {}
         }
-        Ok(VerifyReport {
+        let report = VerifyReport {
             live: id_reduce.live,
             deleted: id_reduce.deleted,
             bytes: id_reduce.bytes,
             by_seq_entries,
             local_docs,
-        })
+        };
+        Ok((
+            report,
+            Contents {
+                docs,
+                by_seq,
+                counters,
+            },
+        ))
     }
 }

@@ -19,6 +19,10 @@ use harness::generate::{scenario, Size};
 use harness::{run, RunOptions, Scenario};
 use std::hint::black_box;
 
+// The same allocator as the crashfuzz binary, so the figure is explore's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SEED: u64 = 1;
 const SCENARIOS: u64 = 512;
 
