@@ -44,7 +44,7 @@ fn workload(sim: &SimVfs) -> Acked {
         let mut batch = State::new();
         for i in 0..4u32 {
             let key = format!("k{:02}", (batch_no * 7 + i * 3) % 20).into_bytes();
-            if (batch_no + i) % 5 == 0 {
+            if (batch_no + i).is_multiple_of(5) {
                 if store.delete(&key).is_err() {
                     return false;
                 }
