@@ -536,26 +536,7 @@ impl Compaction {
         if gone.is_empty() {
             return Ok(());
         }
-        let trees = self.store.inner.trees;
-        let base = self.new_header.clone();
-        let out = self.out()?;
-        let applied = commit::apply(
-            out,
-            &trees,
-            &base,
-            gone,
-            LocalChanges::default(),
-            Some(u64::MAX),
-            Committer::Compactor,
-        )?;
-        self.new_header = Header {
-            purge_seq: self
-                .new_header
-                .purge_seq
-                .max(applied.max_purged.unwrap_or(0)),
-            ..applied.header
-        };
-        self.out()?.write_out()
+        self.apply_with(gone, LocalChanges::default(), Some(u64::MAX))
     }
 
     /// Local docs as of the target: all but the counters, which are
@@ -582,6 +563,17 @@ impl Compaction {
         } else {
             self.options.purge_upto
         };
+        self.apply_with(docs, locals, purge)
+    }
+
+    /// Lay `docs` out on top of the new file's current header, purging
+    /// tombstones up to `purge`, and keep the highest purged seqno.
+    fn apply_with(
+        &mut self,
+        docs: Vec<DocInfo>,
+        locals: LocalChanges,
+        purge: Option<u64>,
+    ) -> Result<()> {
         let trees = self.store.inner.trees;
         let base = self.new_header.clone();
         let out = self.out()?;
@@ -594,9 +586,8 @@ impl Compaction {
             purge,
             Committer::Compactor,
         )?;
-        let purged = applied.max_purged.unwrap_or(0);
         self.new_header = Header {
-            purge_seq: self.new_header.purge_seq.max(purged),
+            purge_seq: base.purge_seq.max(applied.max_purged.unwrap_or(0)),
             ..applied.header
         };
         // Spill laid-out nodes so the next step can read them from the file.

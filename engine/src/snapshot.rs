@@ -101,8 +101,8 @@ impl Snapshot {
         self.scan(Bound::Unbounded, Bound::Unbounded)
     }
 
-    /// The by-seq entries with seqno > `since`, in seqno order.
-    pub fn changes_since(&self, since: u64) -> Result<Vec<SeqEntry>> {
+    /// At most `limit` raw by-seq entries with seqno > `since`, in order.
+    fn seq_values_since(&self, since: u64, limit: usize) -> Result<Vec<(u64, SeqValue)>> {
         let lo = doc::seq_key(since);
         let mut out = Vec::new();
         btree::range(
@@ -111,16 +111,24 @@ impl Snapshot {
             Bound::Excluded(&lo),
             Bound::Unbounded,
             &mut |k, v| {
-                let sv = SeqValue::decode(v)?;
-                out.push(SeqEntry {
-                    seqno: doc::seq_from_key(k)?,
-                    key: sv.key,
-                    deleted: sv.deleted,
-                });
-                Ok(true)
+                out.push((doc::seq_from_key(k)?, SeqValue::decode(v)?));
+                Ok(out.len() < limit)
             },
         )?;
         Ok(out)
+    }
+
+    /// The by-seq entries with seqno > `since`, in seqno order.
+    pub fn changes_since(&self, since: u64) -> Result<Vec<SeqEntry>> {
+        Ok(self
+            .seq_values_since(since, usize::MAX)?
+            .into_iter()
+            .map(|(seqno, sv)| SeqEntry {
+                seqno,
+                key: sv.key,
+                deleted: sv.deleted,
+            })
+            .collect())
     }
 
     /// Full documents (bodies loaded) changed after `since`, in seqno order.
@@ -131,19 +139,7 @@ impl Snapshot {
     /// At most `limit` full documents changed after `since`, in seqno order:
     /// how compaction copies in bounded steps.
     pub fn changed_docs_range(&self, since: u64, limit: usize) -> Result<Vec<DocInfo>> {
-        let lo = doc::seq_key(since);
-        let mut out = Vec::new();
-        btree::range(
-            &self.file,
-            self.header.by_seq,
-            Bound::Excluded(&lo),
-            Bound::Unbounded,
-            &mut |k, v| {
-                let sv = SeqValue::decode(v)?;
-                out.push((doc::seq_from_key(k)?, sv));
-                Ok(out.len() < limit)
-            },
-        )?;
+        let out = self.seq_values_since(since, limit)?;
         out.into_iter()
             .map(|(seqno, sv)| {
                 let id = IdValue {

@@ -1,7 +1,10 @@
 //! Compaction interleaved with flushes, step by step, against a model.
 //!
 //! Every case draws a workload and an interleaving from one seed; on failure
-//! the seed is printed. Real files in temp dirs.
+//! the seed is printed. Real files (on /dev/shm when there is one, where an
+//! fsync is cheap; see `common::scratch_dir`).
+
+mod common;
 
 use engine::{CompactionOptions, Config, ManualClock, PitrConfig, Progress, StdVfs, Store, Vfs};
 use rand::{Rng, SeedableRng};
@@ -86,7 +89,7 @@ impl Case {
 }
 
 fn run_case(seed: u64, pitr: Option<PitrConfig>) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::scratch_dir();
     let vfs: Arc<dyn Vfs> = Arc::new(StdVfs);
     let clock = Arc::new(ManualClock::new(100));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -232,7 +235,7 @@ fn pitr_compaction_keeps_one_header_per_window() {
 
 #[test]
 fn second_compaction_is_refused_and_abort_removes_compact_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::scratch_dir();
     let vfs: Arc<dyn Vfs> = Arc::new(StdVfs);
     let clock = Arc::new(ManualClock::new(1));
     let store = Store::open(vfs.clone(), dir.path(), "db", config(clock, 3, None)).unwrap();
@@ -274,7 +277,7 @@ fn second_compaction_is_refused_and_abort_removes_compact_file() {
 #[test]
 fn abort_at_every_step_leaves_the_old_file_authoritative() {
     for abort_after in 0..25 {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = common::scratch_dir();
         let vfs: Arc<dyn Vfs> = Arc::new(StdVfs);
         let clock = Arc::new(ManualClock::new(1));
         let cfg = config(clock.clone(), 3, None);
