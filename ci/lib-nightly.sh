@@ -35,7 +35,7 @@ ensure_tools() {
   fi
   if ! cargo fuzz --version >/dev/null 2>&1; then
     say "installing cargo-fuzz"
-    cargo install cargo-fuzz --locked
+    cargo install cargo-fuzz --locked --version "${CARGO_FUZZ_VERSION:-0.13.2}"
   fi
 }
 
@@ -112,20 +112,34 @@ crash_points() {
     }'
 }
 
-# The campaign signature of a `crashfuzz repro --quiet` output: the first
-# 16 hex digits of sha256("kind|invariant|crash point"), the formula of the
-# signature crashfuzz prints, with the failpoint replaced by its crash point
-# (so it equals crashfuzz's signature except for merged failpoints). Prints
-# "signature<TAB>failpoint", or nothing if the output reports no failure.
+# The campaign signature of a `crashfuzz repro` output (with its trace):
+# the first 16 hex digits of sha256("kind|invariant|crash point"), the
+# formula of the signature crashfuzz prints, with the crash failpoint
+# replaced by its crash point: a crash just *after* an I/O call made between
+# `<phase>::before_<x>` and `<phase>::after_<x>` (the failpoints bracket one
+# write-out, sync, rename or unlink) is a crash at `after_<x>`; then
+# failpoints with no statement between them are one (see crash_points).
+# Prints "signature<TAB>failpoint", or nothing if there is no failure.
 signature_of() {
-  local first kind invariant failpoint point
+  local first kind invariant failpoint trigger point
   first=$(grep -m 1 '^FAILURE ' "$1") || return 0
   kind=$(printf '%s\n' "$first" | sed -n 's/^FAILURE \([^ ]*\) .*/\1/p')
   invariant=$(printf '%s\n' "$first" | sed -n 's/^FAILURE [^ ]* \[\([^]]*\)\].*/\1/p')
   failpoint=$(sed -n 's/^crash after failpoint: //p' "$1" | head -n 1)
   failpoint=${failpoint:--}
-  point=$(awk -F'\t' -v fp="$failpoint" '$1 == fp { print $2 }' "$OUT/work/crash-points.tsv")
-  point=${point:-$failpoint}
+  point=$failpoint
+  # The trigger of the last crash of the trace: "after write call #3", ...
+  trigger=$(grep -E '^ +crash \(' "$1" | tail -n 1 | sed -n 's/^ *crash (\([^)]*\)).*/\1/p')
+  case "$trigger:$failpoint" in
+  after\ *:*::before_*)
+    local closing=${failpoint/::before_/::after_}
+    if cut -f1 "$OUT/work/crash-points.tsv" | grep -Fx "$closing" >/dev/null; then
+      point=$closing
+    fi
+    ;;
+  esac
+  point=$(awk -F'\t' -v fp="$point" '$1 == fp { print $2; found = 1 } END { if (!found) print fp }' \
+    "$OUT/work/crash-points.tsv")
   printf '%s\t%s\n' "$(printf '%s|%s|%s' "$kind" "$invariant" "$point" | sha256sum | cut -c1-16)" "$failpoint"
 }
 
@@ -164,7 +178,8 @@ triage() {
     n=$((n + 1))
     repro="$OUT/work/repro/$n.txt"
     rc=0
-    "$CRASHFUZZ" repro "$file" --target "$target" --quiet "${mutant_args[@]}" >"$repro" 2>&1 || rc=$?
+    # With the trace: signature_of reads the last crash's trigger from it.
+    "$CRASHFUZZ" repro "$file" --target "$target" "${mutant_args[@]}" >"$repro" 2>&1 || rc=$?
     sig="" failpoint="-"
     if [ "$rc" -ge 3 ] && [ "$rc" -le 6 ]; then
       IFS=$'\t' read -r sig failpoint < <(signature_of "$repro") || true

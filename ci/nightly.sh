@@ -16,9 +16,9 @@
 #    cmin runs) and saves it back to the cache;
 # 6. runs the stable explorer and the seeded-bug benchmark;
 # 7. triages every crash: crashfuzz repro gives its signature (failure kind +
-#    invariant + crash failpoint, hashed), artifacts are grouped by it, the
-#    smallest of each group is minimized (crashfuzz minimize) into an
-#    artifact and a regression test;
+#    invariant + crash point, hashed; see ci/README.md), artifacts are grouped
+#    by it, the smallest of each group is minimized (crashfuzz minimize) into
+#    an artifact and a regression test;
 # 8. writes the report (crashfuzz report): report.md, report.json, plots/.
 #
 # --import DIR adds crashes found elsewhere (ClusterFuzzLite, a local
@@ -41,7 +41,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 BUDGET=3600
 JOBS=$(nproc 2>/dev/null || echo 2)
-OUT=$ROOT/nightly-report
+# Default inside target/, which git ignores.
+OUT=$ROOT/target/nightly-report
 CACHE=${CRASHFUZZ_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/crashfuzz-nightly}
 TARGETS_ARG=""
 MUTANT=""

@@ -154,6 +154,13 @@ pub fn checksum(bytes: &[u8]) -> u32 {
     crc32c::crc32c(bytes)
 }
 
+/// The checksum of a chunk written at `pos`: CRC32C over the position and the
+/// payload, so an intact chunk read from anywhere but where it was written
+/// (a misdirected write, swapped blocks) fails its check.
+pub fn checksum_at(pos: u64, payload: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&pos.to_be_bytes()), payload)
+}
+
 /// Bytes a chunk of `payload_bytes` takes on disk starting at `pos`,
 /// markers included; `Corrupted` if it would end past `u64::MAX` (a
 /// position read from a damaged file can be anything).
@@ -235,7 +242,7 @@ pub fn read_chunk(file: &dyn VfsFile, pos: u64) -> Result<Vec<u8>> {
         });
     }
     let (payload, _) = read_logical(file, after, u64::from(len))?;
-    verify_checksum(&payload, stored, pos)?;
+    verify_checksum(pos, &payload, stored)?;
     Ok(payload)
 }
 
@@ -247,8 +254,8 @@ fn split_prefix(prefix: &[u8]) -> (u32, u32) {
     (u32::from_be_bytes(len), u32::from_be_bytes(crc))
 }
 
-fn verify_checksum(payload: &[u8], stored: u32, offset: u64) -> Result<()> {
-    let computed = checksum(payload);
+fn verify_checksum(offset: u64, payload: &[u8], stored: u32) -> Result<()> {
+    let computed = checksum_at(offset, payload);
     if computed != stored {
         return Err(Error::ChecksumMismatch {
             offset,
@@ -293,7 +300,7 @@ pub fn read_header(file: &dyn VfsFile, block_pos: u64, check_crc: bool) -> Resul
     }
     let (payload, _) = read_logical(file, after, u64::from(len))?;
     if check_crc {
-        verify_checksum(&payload, stored, block_pos)?;
+        verify_checksum(block_pos, &payload, stored)?;
     }
     Header::decode(&payload, block_pos)
 }
@@ -350,7 +357,7 @@ impl AppendFile {
         debug_assert!(len <= MAX_CHUNK_BYTES, "chunk too large");
         let mut prefix = [0u8; CHUNK_PREFIX_BYTES];
         prefix[..4].copy_from_slice(&len.to_be_bytes());
-        prefix[4..].copy_from_slice(&checksum(payload).to_be_bytes());
+        prefix[4..].copy_from_slice(&checksum_at(pos, payload).to_be_bytes());
         self.push_logical(&prefix);
         self.push_logical(payload);
         pos
@@ -371,7 +378,7 @@ impl AppendFile {
         self.buf
             .extend_from_slice(&(payload.len() as u32).to_be_bytes());
         self.buf
-            .extend_from_slice(&checksum(&payload).to_be_bytes());
+            .extend_from_slice(&checksum_at(pos, &payload).to_be_bytes());
         self.buf.extend_from_slice(&payload);
         Ok(pos)
     }
@@ -449,7 +456,7 @@ fn read_chunk_from(mem: &MemFile<'_>, pos: u64) -> Result<Vec<u8>> {
     let (prefix, after) = read(pos, CHUNK_PREFIX_BYTES as u64)?;
     let (len, stored) = split_prefix(&prefix);
     let (payload, _) = read(after, u64::from(len))?;
-    verify_checksum(&payload, stored, pos)?;
+    verify_checksum(pos, &payload, stored)?;
     Ok(payload)
 }
 

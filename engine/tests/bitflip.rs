@@ -342,6 +342,9 @@ fn flip_sampled_bytes_of_a_larger_file() {
 /// A chunk in the file: where its checksum and payload bytes are (raw
 /// offsets, block markers skipped).
 struct ChunkAt {
+    /// The position the checksum is bound to: the block for a header, the
+    /// chunk's first byte otherwise.
+    at: u64,
     header: bool,
     crc: Vec<usize>,
     payload: Vec<usize>,
@@ -363,6 +366,7 @@ fn chunks(bytes: &[u8]) -> Vec<ChunkAt> {
         if pos.is_multiple_of(4096) && bytes[pos] == MARKER_HEADER {
             let len = u32::from_be_bytes(bytes[pos + 1..pos + 5].try_into().unwrap()) as usize;
             out.push(ChunkAt {
+                at: pos as u64,
                 header: true,
                 crc: (pos + 5..pos + 9).collect(),
                 payload: (pos + 9..pos + 9 + len).collect(),
@@ -379,12 +383,14 @@ fn chunks(bytes: &[u8]) -> Vec<ChunkAt> {
             pos = boundary;
             continue;
         }
+        let at = pos as u64;
         let prefix = logical(pos, 8);
         let len_bytes: Vec<u8> = prefix[..4].iter().map(|p| bytes[*p]).collect();
         let len = u32::from_be_bytes(len_bytes.try_into().unwrap()) as usize;
         let payload = logical(prefix[7] + 1, len);
         pos = payload.last().map_or(prefix[7] + 1, |p| p + 1);
         out.push(ChunkAt {
+            at,
             header: false,
             crc: prefix[4..].to_vec(),
             payload,
@@ -400,7 +406,7 @@ fn forge(bytes: &mut [u8], chunk: &ChunkAt, damage: impl FnOnce(&mut [u8])) {
     for (p, b) in chunk.payload.iter().zip(&payload) {
         bytes[*p] = *b;
     }
-    let crc = engine::format::checksum(&payload).to_be_bytes();
+    let crc = engine::format::checksum_at(chunk.at, &payload).to_be_bytes();
     for (p, b) in chunk.crc.iter().zip(crc) {
         bytes[*p] = b;
     }
@@ -416,7 +422,9 @@ fn chunk_walker_finds_every_chunk() {
         let payload: Vec<u8> = c.payload.iter().map(|p| built.bytes[*p]).collect();
         let crc: Vec<u8> = c.crc.iter().map(|p| built.bytes[*p]).collect();
         assert_eq!(
-            engine::format::checksum(&payload).to_be_bytes().to_vec(),
+            engine::format::checksum_at(c.at, &payload)
+                .to_be_bytes()
+                .to_vec(),
             crc
         );
     }

@@ -1,7 +1,6 @@
-//! `crash_ops`: flushes, crashes and recovery; no compaction.
-//! The input is a scenario, decoded exactly as `crashfuzz repro --target crash_ops`
-//! decodes it (`harness::targets`). `CRASHFUZZ_MUTANT=<name>` switches a
-//! seeded bug on.
+//! `crash_ops`: flushes, crashes and recovery; no compaction. The input is a
+//! scenario, decoded exactly as `crashfuzz repro --target crash_ops` decodes it
+//! (`harness::targets`). `CRASHFUZZ_MUTANT=<name>` switches a seeded bug on.
 #![no_main]
 
 use harness::targets::CrashOpsInput;

@@ -1,7 +1,7 @@
-//! `interleave`: flusher and compactor steps interleaved, crashes anywhere, PiTR on and off.
-//! The input is a scenario, decoded exactly as `crashfuzz repro --target interleave`
-//! decodes it (`harness::targets`). `CRASHFUZZ_MUTANT=<name>` switches a
-//! seeded bug on.
+//! `interleave`: flusher and compactor steps interleaved, crashes anywhere,
+//! PiTR on and off. The input is a scenario, decoded exactly as `crashfuzz
+//! repro --target interleave` decodes it (`harness::targets`).
+//! `CRASHFUZZ_MUTANT=<name>` switches a seeded bug on.
 #![no_main]
 
 use harness::targets::InterleaveInput;

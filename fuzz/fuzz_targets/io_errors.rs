@@ -1,7 +1,7 @@
-//! `io_errors`: EIO on writes and fsyncs; no unsynced flush acknowledged, the store refuses work after the error.
-//! The input is a scenario, decoded exactly as `crashfuzz repro --target io_errors`
-//! decodes it (`harness::targets`). `CRASHFUZZ_MUTANT=<name>` switches a
-//! seeded bug on.
+//! `io_errors`: EIO on writes and fsyncs; no unsynced flush acknowledged, the
+//! store refuses work after the error. The input is a scenario, decoded exactly
+//! as `crashfuzz repro --target io_errors` decodes it (`harness::targets`).
+//! `CRASHFUZZ_MUTANT=<name>` switches a seeded bug on.
 #![no_main]
 
 use harness::targets::IoErrorsInput;

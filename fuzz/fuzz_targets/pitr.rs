@@ -1,7 +1,6 @@
-//! `pitr`: long histories with PiTR compaction and snapshot checks.
-//! The input is a scenario, decoded exactly as `crashfuzz repro --target pitr`
-//! decodes it (`harness::targets`). `CRASHFUZZ_MUTANT=<name>` switches a
-//! seeded bug on.
+//! `pitr`: long histories with PiTR compaction and snapshot checks. The input
+//! is a scenario, decoded exactly as `crashfuzz repro --target pitr` decodes it
+//! (`harness::targets`). `CRASHFUZZ_MUTANT=<name>` switches a seeded bug on.
 #![no_main]
 
 use harness::targets::PitrInput;

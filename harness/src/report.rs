@@ -117,10 +117,11 @@ impl FuzzLog {
         self.execs.map_or(last, |e| e.max(last))
     }
 
-    /// Wall seconds in total.
+    /// Wall seconds in total: as libFuzzer printed it at the end, else the
+    /// last progress line's.
     pub fn total_secs(&self) -> f64 {
         let last = self.samples.last().map_or(0.0, |s| s.secs);
-        self.secs.map_or(last, |s| s.max(last))
+        self.secs.unwrap_or(last)
     }
 
     /// Highest edge count seen.
@@ -435,6 +436,8 @@ pub struct CrashRow {
     pub failpoint: Option<String>,
     /// First line of the failure's message.
     pub message: Option<String>,
+    /// The fuzz target its artifacts replay as.
+    pub target: String,
     /// Targets (or `explorer`) that found it.
     pub found_by: Vec<String>,
     /// The crash failpoints of its artifacts (one crash point: failpoints
@@ -831,6 +834,7 @@ fn crash_rows(
                 .clone()
                 .or_else(|| meta.get("failpoint").cloned()),
             message: v.message.clone(),
+            target: target.clone(),
             found_by: meta
                 .get("targets")
                 .map_or_else(|| vec![target.clone()], |t| list(Some(t))),
@@ -1310,7 +1314,7 @@ fn num(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -1508,6 +1512,19 @@ fn md_failpoints(md: &mut String, r: &Report) {
             if f.crashed { "" } else { "**NEVER CRASHED**" }
         );
     }
+    let fuzz_never: Vec<String> = r
+        .failpoints
+        .iter()
+        .filter(|f| f.crashed && f.fuzz_crashes == 0)
+        .map(|f| format!("`{}`", f.name))
+        .collect();
+    if !fuzz_never.is_empty() && r.targets.iter().any(|t| t.replayed > 0) {
+        let _ = writeln!(
+            md,
+            "\nCrashed at by the explorer only, never by the fuzz corpora: {}.",
+            fuzz_never.join(", ")
+        );
+    }
     if let Some(p) = r.plots.iter().find(|p| p.contains("failpoints")) {
         let _ = writeln!(md, "\n![failpoint coverage]({p})\n");
     }
@@ -1572,8 +1589,8 @@ fn md_crashes(md: &mut String, r: &Report) {
     }
     md.push_str(
         "One per signature: failure kind, invariant and crash point (the failpoint of the \
-         crash; failpoints with no statement between them are one crash point), hashed. \
-         Paths are relative to this report's directory.\n\n",
+         crash, where crashes leaving the same disk state are one point; see ci/README.md), \
+         hashed. Paths are relative to this report's directory.\n\n",
     );
     for c in &r.crashes {
         let status = if c.is_canary(r) {
@@ -1633,7 +1650,16 @@ fn md_crashes(md: &mut String, r: &Report) {
                 "- regression test run on the engine as it is: **{current}**"
             );
         }
-        let _ = writeln!(md, "- replay: `{}`\n", c.replay);
+        let _ = writeln!(md, "- replay: `{}`", c.replay);
+        if let Some(min) = &c.minimized {
+            let _ = writeln!(
+                md,
+                "- keep it as a regression artifact (replayed by `cargo test`): \
+                 `cp {min} harness/regressions/{}--nightly-{}.bin`",
+                c.target, c.signature
+            );
+        }
+        md.push('\n');
         if let Some(s) = &c.scenario {
             let _ = writeln!(
                 md,

@@ -17,9 +17,8 @@
 use crate::corrupt;
 use crate::generate::{scenario_bytes, Size};
 use crate::runner::{run, Failure, Outcome, RunOptions};
-use crate::scenario::{Scenario, Step, IO_KINDS, KEY_SPACE, MAX_STEPS};
+use crate::scenario::{Scenario, Step, SwarmConfig, IO_KINDS, KEY_SPACE, MAX_STEPS};
 use arbitrary::{Arbitrary, Unstructured};
-use engine::mutants::Mutant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt;
@@ -130,13 +129,15 @@ fn is_compaction(step: &Step) -> bool {
     )
 }
 
-/// No compaction steps, no EIO; crash failpoints only in flush and recovery.
+/// No compaction steps, no EIO; crash failpoints only in flush and recovery;
+/// the compaction settings (PiTR, the liveness probe) off.
 fn narrow_crash_ops(mut s: Scenario) -> Scenario {
     // Flush and recovery failpoints come first in the catalog.
     let non_compaction =
         (engine::failpoints::FLUSH.len() + engine::failpoints::RECOVERY.len()) as u8;
     s.config.pitr_granularity_secs = None;
     s.config.pitr_max_age_secs = 0;
+    s.config.probe_liveness = false;
     s.steps = s
         .steps
         .into_iter()
@@ -231,12 +232,19 @@ fn narrow_io_errors(mut s: Scenario) -> Scenario {
 /// one, at most [`corrupt::MAX_DAMAGES`]); checks dropped; the crash-model settings fixed
 /// (the image is built fault-free).
 fn narrow_recover_corrupt(mut s: Scenario) -> Scenario {
-    // Settings of the crash model mean nothing here: fix them, so that
+    // Only the store's own settings matter: the crash model's are fixed, so
     // inputs differing only there are one input.
-    s.config.windows = false;
-    s.config.tear_unsynced = false;
-    s.config.process_crashes = false;
-    s.config.crash_mode = Some(0);
+    let c = &s.config;
+    s.config = SwarmConfig {
+        fanout: c.fanout,
+        copy_batch_docs: c.copy_batch_docs,
+        catchup_rounds: c.catchup_rounds,
+        pitr_granularity_secs: c.pitr_granularity_secs,
+        pitr_max_age_secs: c.pitr_max_age_secs,
+        disk_seed: c.disk_seed,
+        strict_recovery: c.strict_recovery,
+        ..SwarmConfig::default()
+    };
     let mut build: Vec<Step> = s
         .steps
         .iter()
@@ -586,17 +594,12 @@ pub fn dictionary(target: Target) -> String {
 }
 
 /// The options the fuzz targets run with: the correct engine, or the seeded
-/// bug named by the `CRASHFUZZ_MUTANT` environment variable (read once).
+/// bug named by the `CRASHFUZZ_MUTANT` environment variable (read once, as
+/// [`crate::regression::mutant_from_env`] reads it for regression tests).
 pub fn fuzz_options() -> &'static RunOptions {
     static OPTIONS: OnceLock<RunOptions> = OnceLock::new();
     OPTIONS.get_or_init(|| {
-        let mutant = std::env::var("CRASHFUZZ_MUTANT")
-            .ok()
-            .filter(|n| !n.is_empty())
-            .map(|n| {
-                Mutant::from_name(&n)
-                    .unwrap_or_else(|| panic!("CRASHFUZZ_MUTANT={n}: no such seeded bug"))
-            });
+        let mutant = crate::regression::mutant_from_env();
         if let Some(m) = mutant {
             eprintln!("crashfuzz: seeded bug {m} is ON");
         }
