@@ -129,7 +129,7 @@ signature_of() {
   failpoint=${failpoint:--}
   point=$failpoint
   # The trigger of the last crash of the trace: "after write call #3", ...
-  trigger=$(grep -E '^ +crash \(' "$1" | tail -n 1 | sed -n 's/^ *crash (\([^)]*\)).*/\1/p')
+  trigger=$({ grep -E '^ +crash \(' "$1" || true; } | tail -n 1 | sed -n 's/^ *crash (\([^)]*\)).*/\1/p')
   case "$trigger:$failpoint" in
   after\ *:*::before_*)
     local closing=${failpoint/::before_/::after_}
@@ -190,6 +190,9 @@ triage() {
       kind=$(basename "$file" | cut -d- -f1)
       sig=$(printf 'unreproduced|%s|%s' "$target" "$kind" | sha256sum | cut -c1-16)
     fi
+    # Never an empty field: read would merge it with the next (tab is IFS
+    # white space).
+    failpoint=${failpoint:--}
     dir="$OUT/triage/$sig"
     mkdir -p "$dir"
     size=$(wc -c <"$file" | tr -d ' ')
@@ -241,9 +244,14 @@ triage_one() {
       echo "without_bug=passes" >>"$dir/meta.txt"
     fi
   fi
-  "$CRASHFUZZ" minimize "$dir/artifact" --target "$target" -o "$dir/minimized" \
-    --test-out "$dir/regression_$sig.rs" "$@" >"$dir/minimize.txt" 2>&1 || true
-  [ -f "$dir/regression_$sig.rs" ] && echo "test=regression_$sig.rs" >>"$dir/meta.txt"
+  # The test is named as crashfuzz names it (its header says so).
+  "$CRASHFUZZ" minimize "$dir/artifact" --target "$target" -o "$dir/minimized" "$@" \
+    >"$dir/minimize.txt" 2>&1 || true
+  local test
+  test=$(sed -n 's/^regression test: //p' "$dir/minimize.txt" | head -n 1)
+  if [ -n "$test" ] && [ -f "$test" ]; then
+    echo "test=$(basename "$test")" >>"$dir/meta.txt"
+  fi
   local input=artifact
   [ -f "$dir/minimized" ] && input=minimized
   echo "replay=cargo run --release --bin crashfuzz -- repro triage/$sig/$input --target $target${MUTANT:+ --mutant $MUTANT}" >>"$dir/meta.txt"
@@ -257,8 +265,10 @@ verify_tests() {
   for dir in "$OUT/triage"/*/; do
     dir=${dir%/}
     sig=$(basename "$dir")
-    test="$dir/regression_$sig.rs"
-    [ -f "$test" ] || continue
+    test=$(sed -n 's/^test=//p' "$dir/meta.txt")
+    { [ -n "$test" ] && [ -f "$dir/$test" ]; } || continue
+    test=$dir/$test
+    # A name of our own: the test's own may be committed already.
     name="nightly_$sig"
     cp "$test" "$ROOT/harness/tests/$name.rs"
     VERIFY_CLEANUP+=("$ROOT/harness/tests/$name.rs")
