@@ -43,7 +43,6 @@ use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -225,36 +224,12 @@ pub fn plan(scenario: &Scenario) -> Vec<Damage> {
 /// [`crate::targets::Target::scenario`]. Never panics: an engine panic
 /// becomes a [`FailureKind::Panic`] failure.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Box<Failure>> {
-    failpoints::install_failpoint_callbacks();
-    engine::mutants::set(options.mutant);
-    let mut trace = Vec::new();
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        let mut c = Corrupt::new(scenario, options);
-        let r = c.run_all();
-        trace = std::mem::take(&mut c.trace);
-        r
-    }));
-    engine::mutants::set(None);
-    match result {
-        Ok(r) => r,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic with a non-string payload".into());
-            Err(Box::new(Failure {
-                kind: FailureKind::Panic,
-                invariant: "no-panic".into(),
-                message: format!("engine panicked on a damaged image: {message}"),
-                step: scenario.steps.len(),
-                failpoint: None,
-                trace,
-                scenario: scenario.clone(),
-                mutant: options.mutant,
-            }))
-        }
-    }
+    crate::runner::guarded(
+        scenario,
+        options,
+        "engine panicked on a damaged image",
+        || Corrupt::new(scenario, options).run_all(),
+    )
 }
 
 type CResult<T> = Result<T, Box<Failure>>;

@@ -179,39 +179,44 @@ pub struct RunOptions {
 /// Run one scenario. Never panics: an engine panic becomes a
 /// [`FailureKind::Panic`] failure.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Box<Failure>> {
+    guarded(scenario, options, "engine panicked", || {
+        Runner::new(scenario, options).run_all()
+    })
+}
+
+/// Run `body` with the failpoint callbacks installed and `options.mutant`
+/// switched on for this thread; a panic inside becomes a
+/// [`FailureKind::Panic`] failure whose message starts with `context`.
+pub(crate) fn guarded(
+    scenario: &Scenario,
+    options: &RunOptions,
+    context: &str,
+    body: impl FnOnce() -> Result<Outcome, Box<Failure>>,
+) -> Result<Outcome, Box<Failure>> {
     // One callback per failpoint name, registered once per process (the
     // harness never clears the `fail` registry).
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(failpoints::install_failpoint_callbacks);
     engine::mutants::set(options.mutant);
-    let mut trace = Vec::new();
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        let mut runner = Runner::new(scenario, options);
-        let r = runner.run_all();
-        trace = std::mem::take(&mut runner.trace);
-        r
-    }));
+    let result = catch_unwind(AssertUnwindSafe(body));
     engine::mutants::set(None);
-    match result {
-        Ok(r) => r,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic with a non-string payload".into());
-            Err(Box::new(Failure {
-                kind: FailureKind::Panic,
-                invariant: "no-panic".into(),
-                message: format!("engine panicked: {message}"),
-                step: trace.len(),
-                failpoint: None,
-                trace,
-                scenario: scenario.clone(),
-                mutant: options.mutant,
-            }))
-        }
-    }
+    result.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic with a non-string payload".into());
+        Err(Box::new(Failure {
+            kind: FailureKind::Panic,
+            invariant: "no-panic".into(),
+            message: format!("{context}: {message}"),
+            step: 0,
+            failpoint: None,
+            trace: Vec::new(),
+            scenario: scenario.clone(),
+            mutant: options.mutant,
+        }))
+    })
 }
 
 /// The value a `Set` step writes: unique per version, `len` bytes at least
