@@ -105,6 +105,21 @@ fn read_node(src: &dyn ChunkSource, ptr: NodePtr) -> Result<Node> {
     Ok(node)
 }
 
+/// A walk deeper than [`MAX_DEPTH`] can only come from a damaged file.
+fn check_depth(depth: usize, ptr: NodePtr) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep(ptr));
+    }
+    Ok(())
+}
+
+fn too_deep(ptr: NodePtr) -> Error {
+    Error::Corrupted {
+        offset: ptr.pos,
+        what: "tree deeper than any real tree".into(),
+    }
+}
+
 /// Look `key` up.
 pub fn get(src: &dyn ChunkSource, root: Option<NodePtr>, key: &[u8]) -> Result<Option<Vec<u8>>> {
     let Some(mut ptr) = root else {
@@ -127,10 +142,7 @@ pub fn get(src: &dyn ChunkSource, root: Option<NodePtr>, key: &[u8]) -> Result<O
             }
         }
     }
-    Err(Error::Corrupted {
-        offset: ptr.pos,
-        what: "tree deeper than any real tree".into(),
-    })
+    Err(too_deep(ptr))
 }
 
 fn above_lower(key: &[u8], lo: Bound<&[u8]>) -> bool {
@@ -172,12 +184,7 @@ fn range_node(
     visit: &mut Visit<'_, bool>,
     depth: usize,
 ) -> Result<bool> {
-    if depth > MAX_DEPTH {
-        return Err(Error::Corrupted {
-            offset: ptr.pos,
-            what: "tree deeper than any real tree".into(),
-        });
-    }
+    check_depth(depth, ptr)?;
     match read_node(src, ptr)? {
         Node::Leaf(entries) => {
             for (k, v) in &entries {
@@ -293,12 +300,7 @@ impl Tree {
         actions: &[Action],
         depth: usize,
     ) -> Result<Vec<(Vec<u8>, NodePtr)>> {
-        if depth > MAX_DEPTH {
-            return Err(Error::Corrupted {
-                offset: ptr.pos,
-                what: "tree deeper than any real tree".into(),
-            });
-        }
+        check_depth(depth, ptr)?;
         match read_node(&*out, ptr)? {
             Node::Leaf(entries) => self.write_leaves(out, merge(entries, actions)),
             Node::Interior(children) => {
@@ -357,12 +359,7 @@ impl Tree {
         visit: &mut Visit<'_, ()>,
         depth: usize,
     ) -> Result<(Reduce, Vec<u8>)> {
-        if depth > MAX_DEPTH {
-            return Err(Error::Corrupted {
-                offset: ptr.pos,
-                what: "tree deeper than any real tree".into(),
-            });
-        }
+        check_depth(depth, ptr)?;
         match read_node(src, ptr)? {
             Node::Leaf(entries) => {
                 for (k, v) in &entries {
