@@ -12,6 +12,8 @@
 PROJECT=${PROJECT_DIR:-$SRC/crashfuzz}
 cd "$PROJECT"
 mkdir -p "$OUT" "$WORK"
+# shellcheck source=ci/fuzz-limits.sh
+. ci/fuzz-limits.sh
 
 # The fuzz targets: release, with debug assertions (the engine's and the
 # simulated disk's asserts state invariants). The sanitizer comes from
@@ -52,7 +54,8 @@ for target in $TARGETS; do
   if [ -f "fuzz/dict/$target.dict" ]; then
     cp "fuzz/dict/$target.dict" "$OUT/$target.dict"
   fi
-  # A run is milliseconds; 30 s is a hang (crashfuzz repro reports it as one).
-  printf '[libfuzzer]\ntimeout = 30\nrss_limit_mb = 2560\n' >"$OUT/$target.options"
+  # A run is milliseconds; the limits are ci/fuzz-limits.sh's (crashfuzz
+  # repro reports a hang as one, exit 5).
+  printf '[libfuzzer]\ntimeout = %s\nrss_limit_mb = %s\n' "$FUZZ_TIMEOUT_SECS" "$FUZZ_RSS_LIMIT_MB" >"$OUT/$target.options"
   echo "built $target"
 done

@@ -16,6 +16,8 @@
 # Set CRASHFUZZ_MUTANT=<seeded bug> to run with a seeded bug switched on (the
 # run is then expected to fail).
 set -euo pipefail
+# shellcheck source=ci/fuzz-limits.sh
+. "$(dirname "$0")/fuzz-limits.sh"
 cd "$(dirname "$0")/../fuzz"
 
 time_secs=30
@@ -64,7 +66,8 @@ for t in "${targets[@]}"; do
   [ -d "seeds/$t" ] && seeds=("seeds/$t")
   status=0
   cargo +nightly fuzz run "${sanitizer[@]}" "$t" "corpus/$t" "${seeds[@]}" -- \
-    -max_total_time="$time_secs" -timeout=30 -print_final_stats=1 "${dict[@]}" \
+    -max_total_time="$time_secs" -timeout="$FUZZ_TIMEOUT_SECS" \
+    -rss_limit_mb="$FUZZ_RSS_LIMIT_MB" -print_final_stats=1 "${dict[@]}" \
     >"$logs/$t.log" 2>&1 || status=$?
   grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^INFO: Seed|stat::' "$logs/$t.log" || true
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t.log" | tail -n 1)

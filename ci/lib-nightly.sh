@@ -3,6 +3,9 @@
 # nightly.sh sets: ROOT, OUT, JOBS, MUTANT, CRASHFUZZ (the binary), FUZZ_BIN
 # (the fuzz targets' directory), FUZZ_TARGET_DIR.
 
+# shellcheck source=ci/fuzz-limits.sh
+. "$ROOT/ci/fuzz-limits.sh"
+
 say() { printf '== %s\n' "$*" >&2; }
 warn() { printf 'nightly: %s\n' "$*" >&2; }
 die() {
@@ -63,7 +66,7 @@ fuzz_target() {
   # The parent stops itself at -max_total_time; `timeout` only guards a hang.
   env ${MUTANT:+CRASHFUZZ_MUTANT=$MUTANT} timeout --kill-after=30 $((secs + 120)) \
     "$FUZZ_BIN/$target" -fork="$JOBS" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-    -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
+    -max_total_time="$secs" -timeout="$FUZZ_TIMEOUT_SECS" -rss_limit_mb="$FUZZ_RSS_LIMIT_MB" -print_final_stats=1 \
     "${dict[@]}" -artifact_prefix="$OUT/artifacts/$target/" \
     "$corpus" "${seeds[@]}" >"$OUT/logs/fuzz-$target.log" 2>&1 || {
     # Fork mode exits with -error_exitcode (77) when it saved crashes.
@@ -80,8 +83,8 @@ cmin_target() {
   local corpus="$OUT/corpus/$target" merged="$OUT/work/cmin/$target"
   rm -rf "$merged"
   mkdir -p "$merged"
-  if env ${MUTANT:+CRASHFUZZ_MUTANT=$MUTANT} "$FUZZ_BIN/$target" -merge=1 -timeout=30 \
-    -rss_limit_mb=2048 "$merged" "$corpus" >"$OUT/logs/cmin-$target.log" 2>&1 &&
+  if env ${MUTANT:+CRASHFUZZ_MUTANT=$MUTANT} "$FUZZ_BIN/$target" -merge=1 -timeout="$FUZZ_TIMEOUT_SECS" \
+    -rss_limit_mb="$FUZZ_RSS_LIMIT_MB" "$merged" "$corpus" >"$OUT/logs/cmin-$target.log" 2>&1 &&
     [ "$(count_files "$merged")" -gt 0 ]; then
     rm -rf "$corpus"
     mv "$merged" "$corpus"
@@ -181,7 +184,7 @@ triage() {
     # With the trace: signature_of reads the last crash's trigger from it.
     "$CRASHFUZZ" repro "$file" --target "$target" "${mutant_args[@]}" >"$repro" 2>&1 || rc=$?
     sig="" failpoint="-"
-    if [ "$rc" -ge 3 ] && [ "$rc" -le 6 ]; then
+    if [ "$rc" -ge 3 ] && [ "$rc" -le 7 ]; then
       IFS=$'\t' read -r sig failpoint < <(signature_of "$repro") || true
     fi
     if [ -z "$sig" ]; then
@@ -227,7 +230,7 @@ triage_one() {
     echo "artifacts=$count"
     echo "representative=$(basename "$file") ($size bytes)"
   } >"$dir/meta.txt"
-  if ! { [ "$rc" -ge 3 ] && [ "$rc" -le 6 ]; }; then
+  if ! { [ "$rc" -ge 3 ] && [ "$rc" -le 7 ]; }; then
     say "triage $sig: did not reproduce ($count artifact(s) of $found_by, e.g. $(basename "$file"))"
     echo "kind=unreproduced-$(basename "$file" | cut -d- -f1)" >>"$dir/meta.txt"
     return 0
@@ -237,7 +240,7 @@ triage_one() {
     # Does it need the seeded bug? If not, it is a real crash.
     local plain=0
     "$CRASHFUZZ" repro "$dir/artifact" --target "$target" --quiet >/dev/null 2>&1 || plain=$?
-    if [ "$plain" -ge 3 ] && [ "$plain" -le 6 ]; then
+    if [ "$plain" -ge 3 ] && [ "$plain" -le 7 ]; then
       echo "without_bug=fails" >>"$dir/meta.txt"
       say "triage $sig: fails without the seeded bug too: a real crash"
     else

@@ -75,6 +75,17 @@ pub(crate) fn apply(
     let mut latest: BTreeMap<Vec<u8>, DocInfo> = BTreeMap::new();
     for d in docs {
         match latest.get(&d.key) {
+            // The checkpoint queue de-duplicates before the flusher sees a
+            // batch, so two versions of a key here mean a corrupted queue.
+            Some(prev)
+                if who == Committer::Flusher
+                    && mutants::active(Mutant::FlushRejectsDuplicateKey) =>
+            {
+                return Err(Error::Invalid(format!(
+                    "flush batch holds seqnos {} and {} of one key",
+                    prev.seqno, d.seqno
+                )));
+            }
             Some(prev) if prev.seqno > d.seqno => {}
             _ => {
                 latest.insert(d.key.clone(), d);

@@ -44,11 +44,25 @@ pub enum Mutant {
     LockThroughCopy,
     /// A stale `.compact` file is taken as authoritative on open.
     CompactFileAuthoritative,
+    /// The flusher refuses a batch that holds two versions of one key (it
+    /// assumes the queue was de-duplicated upstream): a spurious flush error
+    /// with no fault behind it.
+    FlushRejectsDuplicateKey,
+    /// Once its unlocked catch-up rounds are used up and the flusher has
+    /// committed again, compaction gives up (`Busy`) instead of taking the
+    /// lock for the final round: it never finishes while the flusher writes.
+    CatchupGivesUp,
+    /// The backward header scan does not step past a damaged header: recovery
+    /// loops forever re-reading it.
+    RecoveryScanStuck,
+    /// Strict recovery refuses any bytes after the newest header, such as the
+    /// synced bodies of a commit whose header never made it: a clean tail.
+    StrictRefusesCleanTail,
 }
 
 impl Mutant {
     /// Every seeded bug, in SPEC order.
-    pub const ALL: [Mutant; 17] = [
+    pub const ALL: [Mutant; 21] = [
         Mutant::HeaderBeforeDataSync,
         Mutant::HeaderSyncSkipped,
         Mutant::NoDirSyncAfterRename,
@@ -66,6 +80,10 @@ impl Mutant {
         Mutant::SeqnoReused,
         Mutant::LockThroughCopy,
         Mutant::CompactFileAuthoritative,
+        Mutant::FlushRejectsDuplicateKey,
+        Mutant::CatchupGivesUp,
+        Mutant::RecoveryScanStuck,
+        Mutant::StrictRefusesCleanTail,
     ];
 
     /// A short kebab-case name for command lines and reports.
@@ -88,6 +106,10 @@ impl Mutant {
             Mutant::SeqnoReused => "seqno-reused",
             Mutant::LockThroughCopy => "lock-through-copy",
             Mutant::CompactFileAuthoritative => "compact-file-authoritative",
+            Mutant::FlushRejectsDuplicateKey => "flush-rejects-duplicate-key",
+            Mutant::CatchupGivesUp => "catchup-gives-up",
+            Mutant::RecoveryScanStuck => "recovery-scan-stuck",
+            Mutant::StrictRefusesCleanTail => "strict-refuses-clean-tail",
         }
     }
 

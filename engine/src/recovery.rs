@@ -80,6 +80,10 @@ pub fn find_header(file: &Arc<dyn VfsFile>) -> Result<Recovered> {
                             return Err(e);
                         }
                         damaged.push(block);
+                        if mutants::active(Mutant::RecoveryScanStuck) {
+                            // Damaged: on to the next candidate.
+                            continue;
+                        }
                     }
                     Err(e) => return Err(e),
                 }
@@ -103,6 +107,7 @@ pub fn find_header(file: &Arc<dyn VfsFile>) -> Result<Recovered> {
 /// Find the newest valid header and, per `policy`, durably truncate the tail.
 pub fn recover(file: &Arc<dyn VfsFile>, policy: RecoveryPolicy) -> Result<Recovered> {
     let mut found = find_header(file)?;
+    let len = file.len().map_err(Error::io("file length"))?;
     if policy == RecoveryPolicy::Strict {
         if let Some(&offset) = found.damaged_headers.first() {
             return Err(Error::Corrupted {
@@ -110,8 +115,16 @@ pub fn recover(file: &Arc<dyn VfsFile>, policy: RecoveryPolicy) -> Result<Recove
                 what: "damaged header after the newest valid one (strict recovery)".into(),
             });
         }
+        if found.end < len && mutants::active(Mutant::StrictRefusesCleanTail) {
+            return Err(Error::Corrupted {
+                offset: found.end,
+                what: format!(
+                    "{} unexpected bytes after the newest header (strict recovery)",
+                    len - found.end
+                ),
+            });
+        }
     }
-    let len = file.len().map_err(Error::io("file length"))?;
     if found.end < len {
         failpoint!("recovery::before_truncate");
         file.set_len(found.end)

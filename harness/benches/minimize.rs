@@ -40,6 +40,7 @@ fn find_failure(mutant: Mutant) -> Option<Scenario> {
         size: Size::Default,
         mutant: Some(mutant),
         progress: false,
+        ..ExploreOptions::default()
     });
     report.failure.map(|f| f.failure.scenario)
 }

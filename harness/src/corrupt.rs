@@ -338,6 +338,7 @@ impl<'a> Corrupt<'a> {
             } else {
                 Vec::new()
             },
+            sanity: Default::default(),
         })
     }
 
@@ -521,7 +522,15 @@ impl<'a> Corrupt<'a> {
     // ---- opening and judging --------------------------------------------
 
     fn open_damaged(&mut self, sim: &SimVfs) -> CResult<Store> {
-        let opened = Store::open_with_report(sim.as_vfs(), DB_DIR, DB_NAME, self.config.clone());
+        // The watchdog: recovery of a damaged image must end within the
+        // per-step budget of disk calls (an endless scan is a hang).
+        let watch = crate::watch::Watch::new(
+            crate::watch::DEFAULT_CALL_BUDGET,
+            crate::watch::DEFAULT_DISK_CEILING,
+            crate::runner::is_injected,
+        );
+        let vfs = std::sync::Arc::new(crate::watch::WatchVfs::new(sim.as_vfs(), watch));
+        let opened = Store::open_with_report(vfs, DB_DIR, DB_NAME, self.config.clone());
         match opened {
             Ok((store, report)) => {
                 self.log(format!(

@@ -6,14 +6,14 @@
 //! replayed from its index as well as from its bytes.
 
 use crate::generate::{scenario_bytes, Size};
-use crate::runner::{replay_command, run, Failure, RunOptions};
+use crate::runner::{replay_command, run, Failure, FailureKind, RunOptions, Sanity};
 use crate::scenario::Scenario;
 use engine::mutants::Mutant;
 use failpoints::Coverage;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What to explore.
@@ -33,7 +33,36 @@ pub struct ExploreOptions {
     pub mutant: Option<Mutant>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// The wall-clock backstop: a scenario still running after this long is
+    /// reported as a hang. The deterministic watchdog (a budget of disk
+    /// calls per step, [`crate::watch`]) catches almost every hang first;
+    /// this one catches a loop that never touches the disk.
+    pub hang_after: Duration,
+    /// The memory ceiling: when the process's resident memory passes it, the
+    /// longest-running scenario is reported as a hang.
+    pub max_rss_bytes: u64,
 }
+
+impl Default for ExploreOptions {
+    fn default() -> ExploreOptions {
+        ExploreOptions {
+            seed: 1,
+            time: None,
+            iterations: None,
+            jobs: 1,
+            size: Size::Default,
+            mutant: None,
+            progress: false,
+            hang_after: Duration::from_secs(DEFAULT_HANG_SECS),
+            max_rss_bytes: DEFAULT_MAX_RSS_MB << 20,
+        }
+    }
+}
+
+/// Default of `explore --hang-secs`: scenarios take well under a millisecond.
+pub const DEFAULT_HANG_SECS: u64 = 10;
+/// Default of `explore --max-rss-mb`.
+pub const DEFAULT_MAX_RSS_MB: u64 = 2048;
 
 /// What an exploration did.
 #[derive(Debug)]
@@ -52,6 +81,11 @@ pub struct ExploreReport {
     pub failure: Option<FoundFailure>,
     /// Failpoint hits and crashes over all scenarios.
     pub coverage: Coverage,
+    /// What the engine acknowledged, refused and aborted (passing runs).
+    pub sanity: Sanity,
+    /// The process's peak resident memory seen while exploring, in bytes
+    /// (0 where the platform does not tell).
+    pub peak_rss_bytes: u64,
 }
 
 /// A failure found by exploration.
@@ -78,6 +112,14 @@ impl ExploreReport {
     /// The JSON summary `explore --json` prints as its last line.
     pub fn to_json(&self) -> serde_json::Value {
         let total = engine::failpoints::all().count();
+        let mut sanity = self.sanity.clone();
+        if self
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.failure.kind == FailureKind::UnexpectedError)
+        {
+            sanity.unexplained_errors += 1;
+        }
         serde_json::json!({
             "seed": self.seed,
             "iterations": self.iterations,
@@ -89,6 +131,7 @@ impl ExploreReport {
             "failure": self.failure.as_ref().map(|f| serde_json::json!({
                 "index": f.index,
                 "kind": f.failure.kind.name(),
+                "exit_code": f.failure.kind.exit_code(),
                 "invariant": f.failure.invariant,
                 "signature": f.failure.signature(),
                 "failpoint": f.failure.failpoint,
@@ -97,106 +140,260 @@ impl ExploreReport {
             "failpoints_crashed": total - self.coverage.uncrashed().len(),
             "failpoints_total": total,
             "failpoints_never_crashed": self.coverage.uncrashed(),
+            "sanity": sanity,
+            "peak_rss_mb": self.peak_rss_bytes >> 20,
         })
     }
 }
 
-/// Run the exploration.
-pub fn explore(options: &ExploreOptions) -> ExploreReport {
-    let next = AtomicU64::new(0);
-    let done = AtomicU64::new(0);
-    let crash_states = AtomicU64::new(0);
-    let checks = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
-    let coverage = Mutex::new(Coverage::default());
-    let found: Mutex<Option<FoundFailure>> = Mutex::new(None);
-    let start = Instant::now();
-    let deadline = options.time.map(|t| start + t);
-    let limit = options.iterations.unwrap_or(u64::MAX);
-    let bar = progress_bar(options);
+/// What the workers share.
+struct Shared {
+    options: ExploreOptions,
+    next: AtomicU64,
+    done: AtomicU64,
+    crash_states: AtomicU64,
+    checks: AtomicU64,
+    stop: AtomicBool,
+    coverage: Mutex<Coverage>,
+    sanity: Mutex<Sanity>,
+    found: Mutex<Option<FoundFailure>>,
+    start: Instant,
+    /// Per worker: the scenario it runs (index + 1, 0 when idle) and when it
+    /// started it (milliseconds since `start`).
+    running: Vec<(AtomicU64, AtomicU64)>,
+    finished_workers: AtomicU64,
+}
 
-    let worker = || {
+impl Shared {
+    fn report(&self, index: u64, bytes: Vec<u8>, failure: Box<Failure>, finished: u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut slot = self.found.lock().unwrap_or_else(|p| p.into_inner());
+        // Keep the lowest index: the same failure whatever the number of
+        // workers, when several are found at once.
+        if slot.as_ref().is_none_or(|f| f.index > index) {
+            *slot = Some(FoundFailure {
+                index,
+                bytes,
+                failure,
+                after_iterations: finished,
+                after: self.start.elapsed(),
+            });
+        }
+    }
+
+    fn worker(&self, me: usize) {
+        let options = &self.options;
+        let deadline = options.time.map(|t| self.start + t);
+        let limit = options.iterations.unwrap_or(u64::MAX);
         let mut local = Coverage::default();
+        let mut local_sanity = Sanity::default();
         let run_options = RunOptions {
             mutant: options.mutant,
             ..RunOptions::default()
         };
-        while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-            let index = next.fetch_add(1, Ordering::Relaxed);
+        while !self.stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
             if index >= limit {
                 break;
             }
             let bytes = scenario_bytes(options.seed, index, options.size);
             let scenario = Scenario::from_bytes(&bytes);
+            let (slot, since) = &self.running[me];
+            since.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+            slot.store(index + 1, Ordering::Relaxed);
             let result = run(&scenario, &run_options);
-            let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+            slot.store(0, Ordering::Relaxed);
+            let finished = self.done.fetch_add(1, Ordering::Relaxed) + 1;
             match result {
                 Ok(outcome) => {
-                    crash_states.fetch_add(outcome.crash_states, Ordering::Relaxed);
-                    checks.fetch_add(outcome.checks, Ordering::Relaxed);
+                    self.crash_states
+                        .fetch_add(outcome.crash_states, Ordering::Relaxed);
+                    self.checks.fetch_add(outcome.checks, Ordering::Relaxed);
                     local.merge(&outcome.coverage);
+                    local_sanity.merge(&outcome.sanity);
                 }
-                Err(failure) => {
-                    stop.store(true, Ordering::Relaxed);
-                    let mut slot = found.lock().unwrap_or_else(|p| p.into_inner());
-                    // Keep the lowest index: the same failure whatever the
-                    // number of workers, when several are found at once.
-                    if slot.as_ref().is_none_or(|f| f.index > index) {
-                        *slot = Some(FoundFailure {
-                            index,
-                            bytes,
-                            failure,
-                            after_iterations: finished,
-                            after: start.elapsed(),
-                        });
-                    }
-                }
+                Err(failure) => self.report(index, bytes, failure, finished),
             }
             if index.is_multiple_of(64) {
-                coverage
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .merge(&local);
-                local = Coverage::default();
+                self.flush_local(&mut local, &mut local_sanity);
             }
         }
-        coverage
+        self.flush_local(&mut local, &mut local_sanity);
+        self.finished_workers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn flush_local(&self, local: &mut Coverage, sanity: &mut Sanity) {
+        self.coverage
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .merge(&local);
-    };
+            .merge(local);
+        *local = Coverage::default();
+        self.sanity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .merge(sanity);
+        *sanity = Sanity::default();
+    }
 
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..options.jobs.max(1))
-            .map(|_| scope.spawn(worker))
-            .collect();
-        if let Some(bar) = &bar {
-            while handles.iter().any(|h| !h.is_finished()) {
-                let n = done.load(Ordering::Relaxed);
-                let rate = n as f64 / start.elapsed().as_secs_f64().max(1e-9);
-                let cov = coverage.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let total = engine::failpoints::all().count();
-                bar.set_position(n);
-                bar.set_message(format!(
-                    "{rate:.0} scenarios/s, {} crash states, failpoints crashed {}/{total}",
-                    crash_states.load(Ordering::Relaxed),
-                    total - cov.uncrashed().len()
-                ));
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
+    /// The backstops: a scenario running longer than `hang_after`, or the
+    /// process past its memory ceiling, is a hang of the longest-running
+    /// scenario. Returns true when one fired (the stuck worker is left
+    /// behind: the caller reports and exits).
+    fn check_backstops(&self, rss: u64) -> bool {
+        let now_ms = self.start.elapsed().as_millis() as u64;
+        let oldest = self
+            .running
+            .iter()
+            .filter_map(|(slot, since)| {
+                let index = slot.load(Ordering::Relaxed).checked_sub(1)?;
+                Some((since.load(Ordering::Relaxed), index))
+            })
+            .min();
+        let Some((since, index)) = oldest else {
+            return false;
+        };
+        let ran = Duration::from_millis(now_ms.saturating_sub(since));
+        let (invariant, why) = if ran >= self.options.hang_after {
+            (
+                "wall-clock-watchdog",
+                format!(
+                    "scenario {index} still running after {:.1} s (--hang-secs {}): a hang \
+                     that makes no disk call",
+                    ran.as_secs_f64(),
+                    self.options.hang_after.as_secs()
+                ),
+            )
+        } else if rss > self.options.max_rss_bytes {
+            (
+                "memory-ceiling",
+                format!(
+                    "resident memory {} MiB passed the ceiling of {} MiB (--max-rss-mb) while \
+                     scenario {index} ran for {:.1} s",
+                    rss >> 20,
+                    self.options.max_rss_bytes >> 20,
+                    ran.as_secs_f64()
+                ),
+            )
+        } else {
+            return false;
+        };
+        let bytes = scenario_bytes(self.options.seed, index, self.options.size);
+        let scenario = Scenario::from_bytes(&bytes);
+        let failure = Box::new(Failure {
+            kind: FailureKind::Hang,
+            invariant: invariant.into(),
+            message: why,
+            step: 0,
+            failpoint: None,
+            trace: Vec::new(),
+            scenario,
+            mutant: self.options.mutant,
+        });
+        let finished = self.done.load(Ordering::Relaxed);
+        self.report(index, bytes, failure, finished);
+        true
+    }
+}
+
+/// The process's resident memory in bytes (Linux; 0 elsewhere).
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Run the exploration. A hung scenario (wall-clock or memory backstop) is
+/// reported as a failure without waiting for its worker, which is left
+/// running: the caller should report and exit the process.
+pub fn explore(options: &ExploreOptions) -> ExploreReport {
+    let jobs = options.jobs.max(1);
+    let shared = Arc::new(Shared {
+        options: options.clone(),
+        next: AtomicU64::new(0),
+        done: AtomicU64::new(0),
+        crash_states: AtomicU64::new(0),
+        checks: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        coverage: Mutex::new(Coverage::default()),
+        sanity: Mutex::new(Sanity::default()),
+        found: Mutex::new(None),
+        start: Instant::now(),
+        running: (0..jobs)
+            .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+            .collect(),
+        finished_workers: AtomicU64::new(0),
     });
+    let bar = progress_bar(options);
+    let handles: Vec<_> = (0..jobs)
+        .map(|me| {
+            let shared = shared.clone();
+            std::thread::spawn(move || shared.worker(me))
+        })
+        .collect();
+    let mut peak_rss = 0;
+    let mut hung = false;
+    let mut ticks = 0u64;
+    while shared.finished_workers.load(Ordering::Relaxed) < jobs as u64 {
+        std::thread::sleep(Duration::from_millis(20));
+        ticks += 1;
+        let rss = resident_bytes();
+        peak_rss = peak_rss.max(rss);
+        if shared.check_backstops(rss) {
+            hung = true;
+            break;
+        }
+        if let Some(bar) = bar.as_ref().filter(|_| ticks.is_multiple_of(5)) {
+            let n = shared.done.load(Ordering::Relaxed);
+            let rate = n as f64 / shared.start.elapsed().as_secs_f64().max(1e-9);
+            let cov = shared
+                .coverage
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let total = engine::failpoints::all().count();
+            bar.set_position(n);
+            bar.set_message(format!(
+                "{rate:.0} scenarios/s, {} crash states, failpoints crashed {}/{total}",
+                shared.crash_states.load(Ordering::Relaxed),
+                total - cov.uncrashed().len()
+            ));
+        }
+    }
+    if !hung {
+        for h in handles {
+            // A worker never panics (`run` catches every panic).
+            let _ = h.join();
+        }
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let found = shared
+        .found
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    let coverage = shared
+        .coverage
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let sanity = shared
+        .sanity
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     ExploreReport {
         seed: options.seed,
-        iterations: done.into_inner(),
-        elapsed: start.elapsed(),
-        crash_states: crash_states.into_inner(),
-        checks: checks.into_inner(),
-        failure: found.into_inner().unwrap_or_else(|p| p.into_inner()),
-        coverage: coverage.into_inner().unwrap_or_else(|p| p.into_inner()),
+        iterations: shared.done.load(Ordering::Relaxed),
+        elapsed: shared.start.elapsed(),
+        crash_states: shared.crash_states.load(Ordering::Relaxed),
+        checks: shared.checks.load(Ordering::Relaxed),
+        failure: found,
+        coverage,
+        sanity,
+        peak_rss_bytes: peak_rss,
     }
 }
 
@@ -243,4 +440,65 @@ pub fn describe(scenario: &Scenario) -> String {
         out.push_str(&format!("  #{i:<3} {step}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(options: ExploreOptions) -> Shared {
+        Shared {
+            running: (0..2)
+                .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+                .collect(),
+            options,
+            next: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            crash_states: AtomicU64::new(0),
+            checks: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            coverage: Mutex::new(Coverage::default()),
+            sanity: Mutex::new(Sanity::default()),
+            found: Mutex::new(None),
+            start: Instant::now(),
+            finished_workers: AtomicU64::new(0),
+        }
+    }
+
+    /// The wall-clock backstop reports the longest-running scenario as a
+    /// hang, with its bytes, and stops the workers. (A zero limit makes any
+    /// running scenario overdue, so no test waits on a clock.)
+    #[test]
+    fn backstop_reports_the_oldest_running_scenario() {
+        let s = shared(ExploreOptions {
+            hang_after: Duration::ZERO,
+            seed: 9,
+            ..ExploreOptions::default()
+        });
+        assert!(!s.check_backstops(0), "idle workers are not hung");
+        s.running[1].0.store(7 + 1, Ordering::Relaxed);
+        assert!(s.check_backstops(0));
+        assert!(s.stop.load(Ordering::Relaxed));
+        let found = s.found.lock().unwrap().take().expect("a failure");
+        assert_eq!(found.index, 7);
+        assert_eq!(found.failure.kind, FailureKind::Hang);
+        assert_eq!(found.failure.invariant, "wall-clock-watchdog");
+        assert_eq!(found.bytes, scenario_bytes(9, 7, Size::Default));
+    }
+
+    /// Past the memory ceiling, the running scenario is a hang too.
+    #[test]
+    fn memory_ceiling_is_a_hang() {
+        let s = shared(ExploreOptions {
+            max_rss_bytes: 100,
+            hang_after: Duration::from_secs(3600),
+            ..ExploreOptions::default()
+        });
+        s.running[0].0.store(3 + 1, Ordering::Relaxed);
+        assert!(!s.check_backstops(100));
+        assert!(s.check_backstops(101));
+        let found = s.found.lock().unwrap().take().expect("a failure");
+        assert_eq!(found.failure.invariant, "memory-ceiling");
+        assert_eq!(found.index, 3);
+    }
 }

@@ -15,6 +15,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod targets;
+pub mod watch;
 
-pub use runner::{run, Failure, FailureKind, Outcome, RunOptions};
+pub use runner::{run, Failure, FailureKind, Outcome, RunOptions, Sanity};
 pub use scenario::{Scenario, Step, SwarmConfig};

@@ -1,8 +1,9 @@
 //! `crashfuzz`: the crash-consistency explorer and its tools.
 //!
 //! Exit codes, for every subcommand: 0 nothing found; 2 bad usage or
-//! unreadable input; 3 oracle divergence; 4 engine panic; 5 hang; 6 recovery
-//! error.
+//! unreadable input; 3 oracle divergence; 4 engine panic; 5 hang (watchdog,
+//! liveness, bounded compaction); 6 recovery error; 7 an engine error no
+//! injected fault explains.
 #![forbid(unsafe_code)]
 
 // The explorer allocates many small, short-lived buffers per scenario;
@@ -66,6 +67,15 @@ enum Command {
         /// Write failpoint coverage (hits and crashes) to this file.
         #[arg(long)]
         coverage: Option<PathBuf>,
+        /// Wall-clock backstop: a scenario running longer than this is a
+        /// hang (the deterministic watchdog, a budget of disk calls per
+        /// step, catches nearly every hang long before).
+        #[arg(long, default_value_t = harness::explore::DEFAULT_HANG_SECS)]
+        hang_secs: u64,
+        /// Memory ceiling: past this resident size the longest-running
+        /// scenario is a hang.
+        #[arg(long, default_value_t = harness::explore::DEFAULT_MAX_RSS_MB)]
+        max_rss_mb: u64,
     },
     /// Replay an artifact deterministically and print its trace.
     Repro {
@@ -83,6 +93,9 @@ enum Command {
         /// Print only the verdict, not the trace.
         #[arg(long)]
         quiet: bool,
+        /// Wall-clock backstop: report a hang (exit 5) after this long.
+        #[arg(long, default_value_t = harness::explore::DEFAULT_HANG_SECS)]
+        hang_secs: u64,
     },
     /// Shrink a failing artifact and write a regression test.
     Minimize {
@@ -186,6 +199,8 @@ fn dispatch(command: Command) -> CmdResult {
             size,
             mutant,
             coverage,
+            hang_secs,
+            max_rss_mb,
         } => {
             let seed = seed.unwrap_or_else(seed_from_clock);
             let options = ExploreOptions {
@@ -200,6 +215,8 @@ fn dispatch(command: Command) -> CmdResult {
                 size: Size::from_name(&size).ok_or_else(|| format!("unknown --size {size:?}"))?,
                 mutant: parse_mutant(mutant.as_deref())?,
                 progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                hang_after: Duration::from_secs(hang_secs.max(1)),
+                max_rss_bytes: max_rss_mb.saturating_mul(1 << 20),
             };
             cmd_explore(&options, json, &out, coverage.as_deref())
         }
@@ -209,11 +226,18 @@ fn dispatch(command: Command) -> CmdResult {
             target,
             mutant,
             quiet,
+            hang_secs,
         } => {
             let (bytes, path) = read_input(artifact.as_deref(), hex.as_deref())?;
             let target = parse_target(target.as_deref(), path.as_deref())?;
             let mutant = parse_mutant(mutant.as_deref())?;
-            cmd_repro(target, &bytes, mutant, quiet)
+            cmd_repro(
+                target,
+                &bytes,
+                mutant,
+                quiet,
+                Duration::from_secs(hang_secs.max(1)),
+            )
         }
         Command::Minimize {
             artifact,
@@ -389,7 +413,13 @@ fn cmd_explore(
     Ok(code)
 }
 
-fn cmd_repro(target: Target, bytes: &[u8], mutant: Option<Mutant>, quiet: bool) -> CmdResult {
+fn cmd_repro(
+    target: Target,
+    bytes: &[u8],
+    mutant: Option<Mutant>,
+    quiet: bool,
+    hang_after: Duration,
+) -> CmdResult {
     let options = RunOptions {
         keep_trace: true,
         mutant,
@@ -399,7 +429,25 @@ fn cmd_repro(target: Target, bytes: &[u8], mutant: Option<Mutant>, quiet: bool) 
     if !quiet {
         eprintln!("target {target}\n{}", describe(&scenario));
     }
-    match run_target(target, bytes, &options) {
+    // The run goes on a thread of its own, so that a hang the disk-call
+    // watchdog cannot see (a loop with no disk call) still ends the repro.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let owned = bytes.to_vec();
+    std::thread::spawn(move || {
+        let _ = tx.send(run_target(target, &owned, &options));
+    });
+    let result = match rx.recv_timeout(hang_after) {
+        Ok(result) => result,
+        Err(_) => {
+            println!(
+                "FAILURE hang [wall-clock-watchdog]: the scenario still runs after {} s",
+                hang_after.as_secs()
+            );
+            println!("replay: {}", replay_command(&scenario, mutant, None));
+            return Ok(harness::FailureKind::Hang.exit_code() as u8);
+        }
+    };
+    match result {
         Ok(outcome) => {
             println!(
                 "no failure: {} crash states, {} checks, trace digest {}",

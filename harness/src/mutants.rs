@@ -92,6 +92,7 @@ fn bench_one(mutant: Mutant, options: &BenchOptions) -> BugResult {
             size: Size::Default,
             mutant: Some(mutant),
             progress: false,
+            ..ExploreOptions::default()
         });
         match report.failure {
             Some(found) => {

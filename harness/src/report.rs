@@ -1014,6 +1014,17 @@ fn judge(r: &mut Report, strict_failpoints: bool) {
     if r.explorer.is_none() {
         warnings.push("no explorer summary (explore/summary.json)".into());
     }
+    if let Some(sanity) = r.explorer.as_ref().map(|e| &e["sanity"]) {
+        let unexplained = sanity["unexplained_errors"].as_u64().unwrap_or(0);
+        if unexplained > 0 {
+            failures.push(format!(
+                "the explorer saw {unexplained} engine error(s) no injected fault explains"
+            ));
+        }
+        if sanity["commits_acked"].as_u64() == Some(0) {
+            failures.push("the explorer's engine acknowledged no commit at all".into());
+        }
+    }
     let never = &r.failpoints_never_crashed;
     if !never.is_empty() {
         let line = format!(
@@ -1468,6 +1479,13 @@ fn md_explorer(md: &mut String, r: &Report) {
         e["failpoints_crashed"],
         e["failpoints_total"],
     );
+    if let Some(sanity) = e["sanity"].as_object() {
+        md.push_str("Sanity counters (what the engine acknowledged, refused and aborted, by cause):\n\n| counter | value |\n|---|---|\n");
+        for (name, value) in sanity {
+            let _ = writeln!(md, "| {name} | {} |", num(value.as_u64().unwrap_or(0)));
+        }
+        md.push('\n');
+    }
 }
 
 fn md_failpoints(md: &mut String, r: &Report) {

@@ -4,7 +4,9 @@
 //! so), `verify` every header, and let the oracle judge what came back.
 
 use crate::scenario::{failpoint_name, Scenario, Step, IO_KINDS, KEY_SPACE};
+use crate::watch::{Watch, WatchVfs, WatchdogExpired, DEFAULT_CALL_BUDGET, DEFAULT_DISK_CEILING};
 use engine::mutants::Mutant;
+use engine::vfs::Vfs;
 use engine::Clock;
 use engine::{
     Compaction, CompactionOptions, Config, ManualClock, Phase, PitrConfig, Progress,
@@ -38,6 +40,9 @@ pub enum FailureKind {
     Hang,
     /// Recovery failed on a disk the fault model says must recover.
     RecoveryError,
+    /// The engine refused, aborted or failed something and no fault the run
+    /// injected explains it.
+    UnexpectedError,
 }
 
 impl FailureKind {
@@ -48,6 +53,7 @@ impl FailureKind {
             FailureKind::Panic => 4,
             FailureKind::Hang => 5,
             FailureKind::RecoveryError => 6,
+            FailureKind::UnexpectedError => 7,
         }
     }
 
@@ -58,6 +64,7 @@ impl FailureKind {
             FailureKind::Panic => "panic",
             FailureKind::Hang => "hang",
             FailureKind::RecoveryError => "recovery-error",
+            FailureKind::UnexpectedError => "unexpected-error",
         }
     }
 }
@@ -163,6 +170,86 @@ pub struct Outcome {
     pub coverage: Coverage,
     /// The trace, if asked for.
     pub trace: Vec<String>,
+    /// What the engine acknowledged, refused and aborted, and why.
+    pub sanity: Sanity,
+}
+
+/// Sanity counters: what the engine acknowledged, and every error it
+/// returned, by the cause that explained it. A run whose engine acknowledges
+/// nothing is visibly wrong here before any check fails; an unexplained
+/// error is a failure ([`FailureKind::UnexpectedError`]), so in a passing
+/// run `unexplained_errors` is 0.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Sanity {
+    /// Flushes acknowledged (header fsync returned Ok).
+    pub commits_acked: u64,
+    /// Flush errors explained by a fault injected during the flush (EIO, a
+    /// crash cutting it).
+    pub flush_errors_injected: u64,
+    /// Flush errors explained otherwise (the store was poisoned by an
+    /// earlier explained fault).
+    pub flush_errors_explained: u64,
+    /// Set/delete refused, explained (poisoned store, crashed disk).
+    pub mutations_refused: u64,
+    /// Compactions started.
+    pub compactions_started: u64,
+    /// Compactions that switched files and finished.
+    pub compactions_finished: u64,
+    /// Compactions aborted on request (`CompactAbort`).
+    pub compactions_aborted_requested: u64,
+    /// Compactions aborted by an injected fault (EIO, Windows busy rename).
+    pub compactions_aborted_fault: u64,
+    /// Compactions cut by a crash.
+    pub compactions_cut_by_crash: u64,
+    /// Compaction start refused: one is already running.
+    pub compaction_start_refused_running: u64,
+    /// Compaction start refused: nothing committed yet (the model agrees).
+    pub compaction_start_refused_empty: u64,
+    /// Compaction start refused by an injected fault or a poisoned store.
+    pub compaction_start_refused_fault: u64,
+    /// Strict opens refused where the crash image could hold a damaged tail.
+    pub strict_refusals_damage: u64,
+    /// Opens failed by an injected fault, then retried.
+    pub opens_failed_injected: u64,
+    /// Errors no injected fault explains (each one fails its run).
+    pub unexplained_errors: u64,
+    /// The most disk calls one step made (the watchdog's budget is
+    /// [`crate::watch::DEFAULT_CALL_BUDGET`]).
+    pub max_calls_per_step: u64,
+}
+
+impl Sanity {
+    /// Add `other` into `self` (maxima stay maxima).
+    pub fn merge(&mut self, other: &Sanity) {
+        self.commits_acked += other.commits_acked;
+        self.flush_errors_injected += other.flush_errors_injected;
+        self.flush_errors_explained += other.flush_errors_explained;
+        self.mutations_refused += other.mutations_refused;
+        self.compactions_started += other.compactions_started;
+        self.compactions_finished += other.compactions_finished;
+        self.compactions_aborted_requested += other.compactions_aborted_requested;
+        self.compactions_aborted_fault += other.compactions_aborted_fault;
+        self.compactions_cut_by_crash += other.compactions_cut_by_crash;
+        self.compaction_start_refused_running += other.compaction_start_refused_running;
+        self.compaction_start_refused_empty += other.compaction_start_refused_empty;
+        self.compaction_start_refused_fault += other.compaction_start_refused_fault;
+        self.strict_refusals_damage += other.strict_refusals_damage;
+        self.opens_failed_injected += other.opens_failed_injected;
+        self.unexplained_errors += other.unexplained_errors;
+        self.max_calls_per_step = self.max_calls_per_step.max(other.max_calls_per_step);
+    }
+}
+
+/// Why an engine error is allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    /// The disk crashed during the call.
+    Crash,
+    /// The disk injected a fault (EIO, busy) during the call and the engine
+    /// reported an I/O error (or poisoned itself because of it).
+    Fault,
+    /// The store was poisoned by an earlier explained fault.
+    Poisoned,
 }
 
 /// Options of one run.
@@ -196,19 +283,30 @@ pub(crate) fn guarded(
     // One callback per failpoint name, registered once per process (the
     // harness never clears the `fail` registry).
     static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(failpoints::install_failpoint_callbacks);
+    INSTALL.call_once(|| {
+        failpoints::install_failpoint_callbacks();
+        // The watchdog's panic is how a hang leaves the engine, not a bug
+        // to print a backtrace for: the runner reports it as a failure.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<WatchdogExpired>().is_none() {
+                previous(info);
+            }
+        }));
+    });
     engine::mutants::set(options.mutant);
     let result = catch_unwind(AssertUnwindSafe(body));
     engine::mutants::set(None);
     result.unwrap_or_else(|payload| {
-        let message = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "panic with a non-string payload".into());
+        let (message, watchdog) = panic_message(payload.as_ref());
+        let (kind, invariant) = if watchdog {
+            (FailureKind::Hang, "watchdog")
+        } else {
+            (FailureKind::Panic, "no-panic")
+        };
         Err(Box::new(Failure {
-            kind: FailureKind::Panic,
-            invariant: "no-panic".into(),
+            kind,
+            invariant: invariant.into(),
             message: format!("{context}: {message}"),
             step: 0,
             failpoint: None,
@@ -217,6 +315,27 @@ pub(crate) fn guarded(
             mutant: options.mutant,
         }))
     })
+}
+
+/// The message of a panic payload, and whether it was the watchdog.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> (String, bool) {
+    if let Some(w) = payload.downcast_ref::<WatchdogExpired>() {
+        return (w.to_string(), true);
+    }
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic with a non-string payload".into());
+    (message, false)
+}
+
+/// Whether the disk injected `err`: a simulated crash, an injected EIO or
+/// Windows' busy rename/unlink.
+pub(crate) fn is_injected(err: &std::io::Error) -> bool {
+    failpoints::is_simulated_crash(err)
+        || failpoints::is_simulated_eio(err)
+        || failpoints::is_busy(err)
 }
 
 /// The value a `Set` step writes: unique per version, `len` bytes at least
@@ -253,6 +372,19 @@ struct Runner<'a> {
     recovery_trigger: Option<CrashTrigger>,
     version: u64,
     last_crash_failpoint: Option<String>,
+    /// The engine's view of the disk: counts injected faults, and the
+    /// watchdog's budget.
+    watch: Arc<Watch>,
+    vfs: Arc<dyn Vfs>,
+    sanity: Sanity,
+    /// The last crash image may hold a damaged tail (a torn or partial
+    /// unsynced write survived); cleared by a successful open, which cuts
+    /// such a tail durably. Only then may strict recovery refuse to open.
+    tail_may_be_damaged: bool,
+    /// An explained fault poisoned the running store (until it reopens).
+    poisoned_by: Option<String>,
+    /// Mutations queued and commits acknowledged: the compaction step bound.
+    mutations: u64,
 }
 
 type StepResult = Result<(), Box<Failure>>;
@@ -270,6 +402,7 @@ impl<'a> Runner<'a> {
             ..FaultConfig::default()
         });
         let binding = failpoints::bind_thread(&sim);
+        let watch = Watch::new(DEFAULT_CALL_BUDGET, DEFAULT_DISK_CEILING, is_injected);
         let clock = Arc::new(ManualClock::new(1_000));
         let config = Config {
             fanout: usize::from(c.fanout.max(2)),
@@ -289,7 +422,7 @@ impl<'a> Runner<'a> {
         Runner {
             scenario,
             options,
-            sim,
+            sim: sim.clone(),
             _binding: binding,
             clock,
             config,
@@ -303,6 +436,12 @@ impl<'a> Runner<'a> {
             recovery_trigger: None,
             version: 0,
             last_crash_failpoint: None,
+            vfs: Arc::new(WatchVfs::new(sim.as_vfs(), watch.clone())),
+            watch,
+            sanity: Sanity::default(),
+            tail_may_be_damaged: false,
+            poisoned_by: None,
+            mutations: 0,
         }
     }
 
@@ -330,22 +469,58 @@ impl<'a> Runner<'a> {
         })
     }
 
+    /// Run `body` as one watched step: its disk calls count against the
+    /// watchdog's budget, and a panic inside (the engine's, or the
+    /// watchdog's) becomes a failure that keeps this step and the trace.
+    fn watched(&mut self, body: impl FnOnce(&mut Self) -> StepResult) -> StepResult {
+        self.watch.start_step();
+        match catch_unwind(AssertUnwindSafe(|| body(self))) {
+            Ok(result) => result,
+            Err(payload) => {
+                let (message, watchdog) = panic_message(payload.as_ref());
+                // The engine may have left its state half-done: drop it
+                // without judging anything more.
+                self.compaction = None;
+                self.store = None;
+                Err(if watchdog {
+                    let msg = format!(
+                        "{message}: the engine did not finish step {} (an endless loop, or \
+                         unbounded work)",
+                        self.step
+                    );
+                    self.fail(FailureKind::Hang, "watchdog", msg)
+                } else {
+                    self.fail(
+                        FailureKind::Panic,
+                        "no-panic",
+                        format!("engine panicked: {message}"),
+                    )
+                })
+            }
+        }
+    }
+
     fn run_all(&mut self) -> Result<Outcome, Box<Failure>> {
         self.log(format!("config {:?}", self.scenario.config));
-        self.open_store()?;
+        self.watched(|r| r.open_store())?;
         for (i, step) in self.scenario.steps.iter().enumerate() {
             self.step = i;
             self.log(format!("#{i} {step}"));
-            self.do_step(step)?;
-            if self.sim.is_crashed() {
-                self.recover_from_crash()?;
-            }
+            self.watched(|r| {
+                r.do_step(step)?;
+                if r.sim.is_crashed() {
+                    r.recover_from_crash()?;
+                }
+                Ok(())
+            })?;
         }
         self.step = self.scenario.steps.len();
         // Always end with a crash of the default kind and a full check.
         self.log("# final crash".into());
         self.sim.crash();
-        self.recover_from_crash()?;
+        self.watched(|r| r.recover_from_crash())?;
+        self.watch.start_step();
+        self.sanity.max_calls_per_step = self.watch.max_step_calls();
         // The digest costs ~5% of a run: only when the trace is asked for.
         let trace_digest = if self.options.keep_trace {
             let mut hasher = Sha256::new();
@@ -367,7 +542,38 @@ impl<'a> Runner<'a> {
             } else {
                 Vec::new()
             },
+            sanity: self.sanity.clone(),
         })
+    }
+
+    /// Why the engine error `e`, returned by a call that started when the
+    /// disk had injected `faults_before` faults, is allowed; None if nothing
+    /// the run injected explains it.
+    fn explain(&self, e: &engine::Error, faults_before: u64) -> Option<Cause> {
+        if self.sim.is_crashed() {
+            return Some(Cause::Crash);
+        }
+        let io_or_poison = matches!(e, engine::Error::Io { .. } | engine::Error::Poisoned(_));
+        if io_or_poison && self.watch.injected() > faults_before {
+            return Some(Cause::Fault);
+        }
+        if matches!(e, engine::Error::Poisoned(_)) && self.poisoned_by.is_some() {
+            return Some(Cause::Poisoned);
+        }
+        None
+    }
+
+    /// The failure for an engine error nothing explains.
+    fn unexplained(&mut self, what: &str, e: &engine::Error) -> Box<Failure> {
+        self.sanity.unexplained_errors += 1;
+        let msg = format!(
+            "{what} failed with \"{e}\", but the run injected no fault that explains it \
+             (injected so far: {}; store poisoned by: {})",
+            self.watch.injected(),
+            self.poisoned_by.as_deref().unwrap_or("nothing")
+        );
+        let invariant = format!("explained-error:{what}");
+        self.fail(FailureKind::UnexpectedError, &invariant, msg)
     }
 
     fn store(&self) -> Result<&Store, Box<Failure>> {
@@ -382,17 +588,27 @@ impl<'a> Runner<'a> {
                 self.version += 1;
                 let value = value_for(key, len, self.version);
                 let k = key_bytes(key);
-                if self.store()?.set(&k, &value).is_ok() {
-                    self.model.set(&k, &value);
+                let before = self.watch.injected();
+                match self.store()?.set(&k, &value) {
+                    Ok(_) => {
+                        self.mutations += 1;
+                        self.model.set(&k, &value);
+                        Ok(())
+                    }
+                    Err(e) => self.mutation_refused("set", &e, before),
                 }
-                Ok(())
             }
             Step::Delete { key } => {
                 let k = key_bytes(key);
-                if self.store()?.delete(&k).is_ok() {
-                    self.model.delete(&k);
+                let before = self.watch.injected();
+                match self.store()?.delete(&k) {
+                    Ok(_) => {
+                        self.mutations += 1;
+                        self.model.delete(&k);
+                        Ok(())
+                    }
+                    Err(e) => self.mutation_refused("delete", &e, before),
                 }
-                Ok(())
             }
             Step::Flush => self.flush(),
             Step::Tick { secs } => {
@@ -410,12 +626,25 @@ impl<'a> Runner<'a> {
                 Ok(())
             }
             Step::CompactFinish => {
+                // With no flush in between, the compaction must end within
+                // a bound of its work: a copy or replay step per batch of
+                // documents and per header, plus the catch-up rounds, the
+                // final round, the switch and the unlink.
+                let batch = u64::from(self.scenario.config.copy_batch_docs.max(1));
+                let rounds = u64::from(self.scenario.config.catchup_rounds);
+                let bound =
+                    ((self.sanity.commits_acked + 2) * (self.mutations / batch + 2) + rounds + 4)
+                        .min(MAX_COMPACTION_STEPS as u64);
                 let mut steps = 0;
                 while self.compaction.is_some() && !self.sim.is_crashed() {
                     steps += 1;
-                    if steps > MAX_COMPACTION_STEPS {
-                        let msg =
-                            format!("compaction did not finish in {MAX_COMPACTION_STEPS} steps");
+                    if steps > bound {
+                        let msg = format!(
+                            "compaction did not finish in {bound} steps with the flusher idle \
+                             ({} mutations, {} commits, batch {batch}, {rounds} unlocked \
+                             rounds)",
+                            self.mutations, self.sanity.commits_acked
+                        );
                         return Err(self.fail(FailureKind::Hang, "bounded-compaction", msg));
                     }
                     self.compact_step()?;
@@ -425,21 +654,31 @@ impl<'a> Runner<'a> {
             Step::CompactAbort => {
                 if let Some(c) = self.compaction.take() {
                     let phase = c.phase();
+                    let unlocked = matches!(phase, Phase::Copy | Phase::CatchUp);
+                    let before = self.watch.injected();
                     match c.abort() {
                         Ok(()) => {
+                            self.sanity.compactions_aborted_requested += 1;
                             self.model.compaction_aborted();
                             self.log("   aborted".into());
                         }
                         Err(e) if self.sim.is_crashed() => {
+                            self.sanity.compactions_cut_by_crash += 1;
                             self.log(format!("   abort cut by crash: {e}"))
                         }
-                        Err(e) if matches!(phase, Phase::Copy | Phase::CatchUp) => {
+                        Err(e) if unlocked && self.explain(&e, before).is_some() => {
                             // The abort's own cleanup failed (EIO): the
                             // compaction is over either way.
+                            self.sanity.compactions_aborted_requested += 1;
                             self.model.compaction_aborted();
                             self.log(format!("   abort failed: {e}"));
                         }
-                        Err(e) => self.log(format!("   abort refused: {e}")),
+                        // Documented refusal: after the switch an abort is
+                        // too late (`Compaction::abort`).
+                        Err(e @ engine::Error::Invalid(_)) if !unlocked => {
+                            self.log(format!("   abort refused: {e}"))
+                        }
+                        Err(e) => return Err(self.unexplained("compaction abort", &e)),
                     }
                 }
                 Ok(())
@@ -506,12 +745,38 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// A set or delete was refused: allowed only when the store is poisoned
+    /// by an explained fault (or the disk crashed).
+    fn mutation_refused(&mut self, what: &str, e: &engine::Error, before: u64) -> StepResult {
+        match self.explain(e, before) {
+            Some(_) => {
+                self.sanity.mutations_refused += 1;
+                self.log(format!("   {what} refused: {e}"));
+                Ok(())
+            }
+            None => Err(self.unexplained(what, e)),
+        }
+    }
+
     fn flush(&mut self) -> StepResult {
         let store = self.store()?.clone();
-        let queued = store.queue_len().unwrap_or(0);
+        let before = self.watch.injected();
+        let queued = match store.queue_len() {
+            Ok(n) => n,
+            Err(e) => {
+                return match self.explain(&e, before) {
+                    Some(_) => Ok(()),
+                    None => Err(self.unexplained("queue length", &e)),
+                }
+            }
+        };
         if queued == 0 {
             return match store.flush() {
-                Ok(None) | Err(_) => Ok(()),
+                Ok(None) => Ok(()),
+                Err(e) => match self.explain(&e, before) {
+                    Some(_) => Ok(()),
+                    None => Err(self.unexplained("flush", &e)),
+                },
                 Ok(Some(info)) => {
                     let msg = format!("a flush of an empty queue committed {info:?}");
                     Err(self.fail(FailureKind::Divergence, "empty-flush", msg))
@@ -521,6 +786,7 @@ impl<'a> Runner<'a> {
         self.model.flush_started(self.clock.now_secs());
         match store.flush() {
             Ok(Some(info)) => {
+                self.sanity.commits_acked += 1;
                 self.log(format!(
                     "   acked update_seq={} ts={}",
                     info.update_seq, info.timestamp
@@ -541,12 +807,19 @@ impl<'a> Runner<'a> {
                 Err(self.fail(FailureKind::Hang, "liveness", msg))
             }
             Err(e) if self.sim.is_crashed() => {
+                self.sanity.flush_errors_injected += 1;
                 self.log(format!("   flush cut by crash: {e}"));
                 Ok(())
             }
             Err(e) => {
+                match self.explain(&e, before) {
+                    Some(Cause::Poisoned) => self.sanity.flush_errors_explained += 1,
+                    Some(_) => self.sanity.flush_errors_injected += 1,
+                    None => return Err(self.unexplained("flush", &e)),
+                }
                 // EIO: nothing may be assumed; the store refuses work until
                 // reopened, so restart the process.
+                self.poisoned_by = Some(e.to_string());
                 self.model.flush_failed();
                 self.log(format!("   flush failed: {e}"));
                 if self.store()?.set(b"probe", b"x").is_ok() {
@@ -562,9 +835,13 @@ impl<'a> Runner<'a> {
     /// able to commit now (SPEC invariant 10).
     fn probe_liveness(&mut self) -> StepResult {
         let store = self.store()?.clone();
-        if store.set(b"_probe", b"live").is_err() {
-            return Ok(());
+        if let Err(e) = store.set(b"_probe", b"live") {
+            let msg = format!(
+                "the store refused a write while the compactor is in an unlocked phase: {e}"
+            );
+            return Err(self.fail(FailureKind::Hang, "liveness", msg));
         }
+        self.mutations += 1;
         self.model.set(b"_probe", b"live");
         self.flush()
     }
@@ -576,10 +853,21 @@ impl<'a> Runner<'a> {
     }
 
     fn compact_start(&mut self, purge: u8) -> StepResult {
+        let before = self.watch.injected();
         if self.compaction.is_some() {
             return match self.store()?.start_compaction(CompactionOptions::default()) {
-                Err(engine::Error::CompactionRunning) => Ok(()),
-                Err(_) => Ok(()),
+                // Documented refusal: one compaction at a time.
+                Err(engine::Error::CompactionRunning) => {
+                    self.sanity.compaction_start_refused_running += 1;
+                    Ok(())
+                }
+                Err(e) => match self.explain(&e, before) {
+                    Some(_) => {
+                        self.sanity.compaction_start_refused_fault += 1;
+                        Ok(())
+                    }
+                    None => Err(self.unexplained("start compaction", &e)),
+                },
                 Ok(_) => {
                     let msg = "a second compaction started while one runs".to_string();
                     Err(self.fail(FailureKind::Divergence, "single-compaction", msg))
@@ -607,10 +895,23 @@ impl<'a> Runner<'a> {
                     c.h0_update_seq(),
                     c.purge_upto()
                 ));
+                self.sanity.compactions_started += 1;
                 self.model.compaction_started(params);
                 self.compaction = Some(c);
             }
-            Err(e) => self.log(format!("   not started: {e}")),
+            // Documented refusal: nothing committed yet to compact, and the
+            // model must agree that the store is empty.
+            Err(e @ engine::Error::Invalid(_)) if self.model.tip_update_seq() == 0 => {
+                self.sanity.compaction_start_refused_empty += 1;
+                self.log(format!("   not started: {e}"));
+            }
+            Err(e) => match self.explain(&e, before) {
+                Some(_) => {
+                    self.sanity.compaction_start_refused_fault += 1;
+                    self.log(format!("   not started: {e}"));
+                }
+                None => return Err(self.unexplained("start compaction", &e)),
+            },
         }
         Ok(())
     }
@@ -619,6 +920,7 @@ impl<'a> Runner<'a> {
         let Some(c) = self.compaction.as_mut() else {
             return Ok(());
         };
+        let faults_before = self.watch.injected();
         let before = c.phase();
         let result = c.step();
         let after = c.phase();
@@ -641,14 +943,32 @@ impl<'a> Runner<'a> {
                         report.catchup_rounds, report.locked_replay_docs, report.headers_written
                     ));
                     self.compaction = None;
+                    self.sanity.compactions_finished += 1;
+                    // SPEC invariant 10: catch-up is bounded, the unlocked
+                    // rounds by the configuration and then one locked round.
+                    let limit = self.config.max_unlocked_catchup_rounds as u64 + 1;
+                    if report.catchup_rounds > limit {
+                        let msg = format!(
+                            "compaction ran {} catch-up rounds, more than the {} unlocked ones \
+                             configured plus the final locked one",
+                            report.catchup_rounds,
+                            limit - 1
+                        );
+                        return Err(self.fail(FailureKind::Hang, "bounded-catchup", msg));
+                    }
                 }
                 Ok(())
             }
             Err(e) if self.sim.is_crashed() => {
+                self.sanity.compactions_cut_by_crash += 1;
                 self.log(format!("   compaction cut by crash: {e}"));
                 Ok(())
             }
             Err(e) => {
+                if self.explain(&e, faults_before).is_none() {
+                    return Err(self.unexplained("compaction step", &e));
+                }
+                self.sanity.compactions_aborted_fault += 1;
                 self.log(format!("   compaction failed: {e}"));
                 self.compaction = None;
                 if matches!(before, Phase::Copy | Phase::CatchUp) && !switched_now {
@@ -664,16 +984,20 @@ impl<'a> Runner<'a> {
 
     fn open_store(&mut self) -> StepResult {
         let mut crashes = 0;
+        // A strict refusal is judged, then this one open tolerates the tail
+        // (as an operator would); the next open is strict again.
+        let mut config = self.config.clone();
         loop {
             if let Some(t) = self.recovery_trigger.take() {
                 self.arm(t);
             }
-            let opened =
-                Store::open_with_report(self.sim.as_vfs(), DB_DIR, DB_NAME, self.config.clone());
+            let before = self.watch.injected();
+            let opened = Store::open_with_report(self.vfs.clone(), DB_DIR, DB_NAME, config.clone());
             if self.sim.is_crashed() {
                 drop(opened);
                 crashes += 1;
                 let record = self.sim.reboot();
+                self.note_image(&record, false);
                 self.crash_states += 1;
                 self.log(format!("   crashed during recovery: {record}"));
                 if crashes > MAX_RECOVERY_CRASHES {
@@ -689,20 +1013,46 @@ impl<'a> Runner<'a> {
                         "   opened rev {} (removed {:?}, truncated {} bytes)",
                         report.rev, report.removed, report.truncated_bytes
                     ));
+                    // Recovery cut whatever was damaged, durably.
+                    self.tail_may_be_damaged = false;
+                    self.poisoned_by = None;
                     self.store = Some(store);
                     return Ok(());
                 }
-                Err(e) if self.config.recovery == RecoveryPolicy::Strict && e.is_corruption() => {
-                    // Strict recovery refuses a damaged tail, as documented;
-                    // the operator then opens tolerating it.
-                    self.log(format!("   strict open refused: {e}; reopening tolerant"));
-                    self.config.recovery = RecoveryPolicy::TolerateCorruptTail;
+                Err(e) if config.recovery == RecoveryPolicy::Strict && e.is_corruption() => {
+                    // Documented refusal (`RecoveryPolicy::Strict`): strict
+                    // recovery refuses a damaged tail. Allowed only when the
+                    // crash image can hold one: a torn or partial unsynced
+                    // write survived. After dropping only unsynced state, or
+                    // keeping all of it, every header in the file is whole.
+                    if !self.tail_may_be_damaged {
+                        self.sanity.unexplained_errors += 1;
+                        let msg = format!(
+                            "strict recovery refused to open ({e}), but no crash image since the \
+                             last successful open could hold a damaged tail (no torn, partial or \
+                             reordered unsynced write survived)"
+                        );
+                        return Err(self.fail(
+                            FailureKind::UnexpectedError,
+                            "explained-error:strict-open",
+                            msg,
+                        ));
+                    }
+                    self.sanity.strict_refusals_damage += 1;
+                    self.log(format!(
+                        "   strict open refused: {e}; reopening tolerant once"
+                    ));
+                    config.recovery = RecoveryPolicy::TolerateCorruptTail;
                 }
-                Err(e) if is_injected_eio(&e) && crashes <= MAX_RECOVERY_CRASHES => {
+                Err(e)
+                    if self.explain(&e, before) == Some(Cause::Fault)
+                        && crashes <= MAX_RECOVERY_CRASHES =>
+                {
                     // An injected I/O error during recovery: the open fails
                     // cleanly (it must not panic or damage anything), and the
                     // operator retries.
                     crashes += 1;
+                    self.sanity.opens_failed_injected += 1;
                     self.log(format!("   open failed with injected EIO, retrying: {e}"));
                     self.sim.set_faults(FaultConfig {
                         windows_mode: self.scenario.config.windows,
@@ -722,6 +1072,7 @@ impl<'a> Runner<'a> {
     fn restart(&mut self) -> StepResult {
         self.compaction = None;
         self.store = None;
+        self.poisoned_by = None;
         self.sim.disarm();
         self.sim.set_faults(FaultConfig {
             windows_mode: self.scenario.config.windows,
@@ -736,7 +1087,8 @@ impl<'a> Runner<'a> {
     /// After a power loss with `tear_unsynced`: flip one bit of one byte that
     /// was never synced and survived into the image, in a header block when
     /// there is one (a header torn inside its sector).
-    fn tear_unsynced(&mut self, durable_lens: &[(std::path::PathBuf, usize)]) {
+    fn tear_unsynced(&mut self, durable_lens: &[(std::path::PathBuf, usize)]) -> bool {
+        let mut torn = false;
         let crashes = self.crash_states;
         for (path, durable_len) in durable_lens {
             let Some(mut bytes) = self.sim.file(path) else {
@@ -756,8 +1108,22 @@ impl<'a> Runner<'a> {
             };
             bytes[at] ^= 1 << ((mix >> 8) % 8);
             if self.sim.put_file(path, &bytes).is_ok() {
+                torn = true;
                 self.log(format!("   tore unsynced byte {at} of {}", path.display()));
             }
+        }
+        torn
+    }
+
+    /// Note whether the post-crash image just computed can hold a damaged
+    /// tail: some unsynced write survived torn, partially or out of order.
+    fn note_image(&mut self, record: &failpoints::CrashRecord, torn: bool) {
+        let damaging = matches!(
+            record.mode,
+            Some(CrashMode::KeepSubset | CrashMode::Torn { .. } | CrashMode::LoseSetLen)
+        );
+        if damaging || torn {
+            self.tail_may_be_damaged = true;
         }
     }
 
@@ -778,10 +1144,13 @@ impl<'a> Runner<'a> {
                 .map(|f| (f.path, f.durable.len()))
                 .collect();
             let record = self.sim.reboot();
-            self.tear_unsynced(&durable_lens);
+            let torn = self.tear_unsynced(&durable_lens);
+            self.note_image(&record, torn);
             record
         } else {
-            self.sim.reboot()
+            let record = self.sim.reboot();
+            self.note_image(&record, false);
+            record
         };
         // Injected EIO is a transient fault of the running system; a restart
         // starts with a healthy disk (Windows semantics stay).
@@ -864,10 +1233,6 @@ impl<'a> Runner<'a> {
             Err(e) => Err(self.fail(FailureKind::Divergence, "snapshot-at", e.to_string())),
         }
     }
-}
-
-fn is_injected_eio(e: &engine::Error) -> bool {
-    matches!(e, engine::Error::Io { source, .. } if failpoints::is_simulated_eio(source))
 }
 
 fn unreachable_failure(scenario: &Scenario, what: &str) -> Box<Failure> {

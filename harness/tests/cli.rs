@@ -48,6 +48,7 @@ fn printed_replay_command_reproduces_the_failure() {
         size: Size::Default,
         mutant: Some(Mutant::HeaderSyncSkipped),
         progress: false,
+        ..ExploreOptions::default()
     });
     let found = report.failure.expect("the seeded bug is found");
     let command = found.failure.replay_command();

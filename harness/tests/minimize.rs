@@ -49,6 +49,7 @@ fn find_and_minimize_canary() -> (Scenario, Minimized) {
         size: Size::Default,
         mutant: Some(CANARY),
         progress: false,
+        ..ExploreOptions::default()
     });
     let found = report.failure.unwrap_or_else(|| {
         panic!("the canary {CANARY} escaped {CANARY_BUDGET} scenarios of seed {CANARY_SEED}")

@@ -122,6 +122,7 @@ fn campaign(dir: &Path, mutant: &str, escaped: bool, meta: &str) {
         size: Size::Default,
         mutant: None,
         progress: false,
+        ..ExploreOptions::default()
     });
     std::fs::create_dir_all(dir.join("explore")).unwrap();
     std::fs::write(
@@ -338,4 +339,39 @@ fn missing_targets_and_failpoints_are_flagged() {
     assert!(md.contains("**did not run**"));
     assert!(md.contains("**NEVER CRASHED**"));
     svg(dir.join("plots/failpoints.svg"));
+}
+
+/// The explorer's sanity counters reach the report, and an unexplained
+/// engine error (or an engine that acknowledged nothing) fails the verdict.
+#[test]
+fn sanity_counters_are_reported_and_judged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    campaign(dir, "none", false, "");
+    let known = dir.join("known.txt");
+    std::fs::write(&known, format!("{SIG}\n")).unwrap();
+    let with_known = || ReportArgs {
+        known: Some(known.clone()),
+        ..args(dir)
+    };
+    let report = write(&with_known()).unwrap();
+    assert!(report.ok, "{:?}", report.failures);
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("| commits_acked |"), "{md}");
+    assert!(md.contains("| unexplained_errors | 0 |"), "{md}");
+
+    let path = dir.join("explore/summary.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    json["sanity"]["unexplained_errors"] = 2.into();
+    json["sanity"]["commits_acked"] = 0.into();
+    std::fs::write(&path, format!("{json}\n")).unwrap();
+    let report = write(&with_known()).unwrap();
+    assert!(!report.ok);
+    let failures = report.failures.join("\n");
+    assert!(
+        failures.contains("2 engine error(s) no injected fault explains"),
+        "{failures}"
+    );
+    assert!(failures.contains("acknowledged no commit"), "{failures}");
 }
