@@ -93,57 +93,16 @@ cmin_target() {
   fi
 }
 
-# The crash point of each failpoint, as `name<TAB>crash point` lines: the
-# first of a run of failpoints on consecutive source lines (`failpoint!`
-# calls with no statement between them are one crash instant, e.g.
-# flush::after_header and flush::before_header_sync), else the failpoint.
-crash_points() {
-  "$CRASHFUZZ" catalog | awk '
-    {
-      name = $1; order[++n] = name
-      if ($2 ~ /,$/) { multi[name] = 1; next }   # in several places: kept as is
-      split($2, at, ":"); file[name] = at[1]; line[name] = at[2] + 0
-      by_line[at[1] ":" (at[2] + 0)] = name
-    }
-    END {
-      for (i = 1; i <= n; i++) {
-        c = order[i]
-        while (!(c in multi) && (file[c] ":" (line[c] - 1)) in by_line)
-          c = by_line[file[c] ":" (line[c] - 1)]
-        print order[i] "\t" c
-      }
-    }'
-}
-
-# The campaign signature of a `crashfuzz repro` output (with its trace):
-# the first 16 hex digits of sha256("kind|invariant|crash point"), the
-# formula of the signature crashfuzz prints, with the crash failpoint
-# replaced by its crash point: a crash just *after* an I/O call made between
-# `<phase>::before_<x>` and `<phase>::after_<x>` (the failpoints bracket one
-# write-out, sync, rename or unlink) is a crash at `after_<x>`; then
-# failpoints with no statement between them are one (see crash_points).
+# The campaign signature of a `crashfuzz repro` output: the signature
+# crashfuzz prints (harness/src/failure.rs: kind, check and the normalised
+# crash point, hashed), and the failpoint of the crash before the failure.
 # Prints "signature<TAB>failpoint", or nothing if there is no failure.
 signature_of() {
-  local first kind invariant failpoint trigger point
+  local first sig failpoint
   first=$(grep -m 1 '^FAILURE ' "$1") || return 0
-  kind=$(printf '%s\n' "$first" | sed -n 's/^FAILURE \([^ ]*\) .*/\1/p')
-  invariant=$(printf '%s\n' "$first" | sed -n 's/^FAILURE [^ ]* \[\([^]]*\)\].*/\1/p')
-  failpoint=$(sed -n 's/^crash after failpoint: //p' "$1" | head -n 1)
-  failpoint=${failpoint:--}
-  point=$failpoint
-  # The trigger of the last crash of the trace: "after write call #3", ...
-  trigger=$({ grep -E '^ +crash \(' "$1" || true; } | tail -n 1 | sed -n 's/^ *crash (\([^)]*\)).*/\1/p')
-  case "$trigger:$failpoint" in
-  after\ *:*::before_*)
-    local closing=${failpoint/::before_/::after_}
-    if cut -f1 "$OUT/work/crash-points.tsv" | grep -Fx "$closing" >/dev/null; then
-      point=$closing
-    fi
-    ;;
-  esac
-  point=$(awk -F'\t' -v fp="$point" '$1 == fp { print $2; found = 1 } END { if (!found) print fp }' \
-    "$OUT/work/crash-points.tsv")
-  printf '%s\t%s\n' "$(printf '%s|%s|%s' "$kind" "$invariant" "$point" | sha256sum | cut -c1-16)" "$failpoint"
+  sig=$(printf '%s\n' "$first" | sed -n 's/.*(signature \([0-9a-f]*\)).*/\1/p')
+  failpoint=$(sed -n 's/^crash after failpoint: \([^ ]*\).*/\1/p' "$1" | head -n 1)
+  printf '%s\t%s\n' "$sig" "${failpoint:--}"
 }
 
 # Reproduce every artifact, group them by campaign signature, then minimize
@@ -171,7 +130,6 @@ triage() {
   total=$(wc -l <"$list" | tr -d ' ')
   say "triage: $total artifact(s)"
   [ "$total" -gt 0 ] || return 0
-  crash_points >"$OUT/work/crash-points.tsv"
   mkdir -p "$OUT/work/repro"
 
   local mutant_args=()
@@ -181,7 +139,6 @@ triage() {
     n=$((n + 1))
     repro="$OUT/work/repro/$n.txt"
     rc=0
-    # With the trace: signature_of reads the last crash's trigger from it.
     "$CRASHFUZZ" repro "$file" --target "$target" "${mutant_args[@]}" >"$repro" 2>&1 || rc=$?
     sig="" failpoint="-"
     if [ "$rc" -ge 3 ] && [ "$rc" -le 7 ]; then

@@ -62,7 +62,11 @@ fn minimize_bench(c: &mut Criterion) {
         if let Some(m) = minimize(&scenario, &options) {
             eprintln!(
                 "minimize/{mutant}: {} -> {} steps in {} runs ({} [{}])",
-                m.steps_before, m.steps_after, m.runs, m.failure.kind, m.failure.invariant
+                m.steps_before,
+                m.steps_after,
+                m.runs,
+                m.failure.kind,
+                m.failure.invariant()
             );
         }
         group.bench_function(BenchmarkId::from_parameter(mutant.name()), |b| {

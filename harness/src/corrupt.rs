@@ -28,6 +28,7 @@
 //! roots of the header it picks): it must fail with a typed error, which is
 //! all the types allow.
 
+use crate::failure::HarnessCheck;
 use crate::runner::MAX_COMPACTION_STEPS;
 use crate::runner::{Failure, FailureKind, Outcome, RunOptions, DB_DIR, DB_NAME};
 use crate::scenario::{Scenario, Step, KEY_SPACE};
@@ -292,21 +293,17 @@ impl<'a> Corrupt<'a> {
         self.trace.push(line);
     }
 
-    fn fail(&mut self, kind: FailureKind, invariant: &str, message: String) -> Box<Failure> {
+    fn fail(&mut self, kind: FailureKind, check: HarnessCheck, message: String) -> Box<Failure> {
         self.log(format!(
-            "!! {kind} [{invariant}]: {}",
+            "!! {kind} [{}]: {}",
+            check.name(),
             message.lines().next().unwrap_or("")
         ));
-        Box::new(Failure {
-            kind,
-            invariant: invariant.to_string(),
-            message,
-            step: self.step,
-            failpoint: None,
-            trace: self.trace.clone(),
-            scenario: self.scenario.clone(),
-            mutant: self.options.mutant,
-        })
+        let mut failure = Failure::new(kind, check, message, self.scenario);
+        failure.step = self.step;
+        failure.trace = self.trace.clone();
+        failure.mutant = self.options.mutant;
+        Box::new(failure)
     }
 
     fn run_all(&mut self) -> CResult<Outcome> {
@@ -318,7 +315,7 @@ impl<'a> Corrupt<'a> {
         for (path, bytes) in &damaged {
             if let Err(e) = sim.put_file(path, bytes) {
                 let msg = format!("cannot load the damaged image: {e}");
-                return Err(self.fail(FailureKind::RecoveryError, "harness", msg));
+                return Err(self.fail(FailureKind::RecoveryError, HarnessCheck::HarnessState, msg));
             }
         }
         let _binding = failpoints::bind_thread(&sim);
@@ -349,7 +346,7 @@ impl<'a> Corrupt<'a> {
             Ok(s) => Ok(s),
             Err(e) => {
                 let msg = format!("opening the store on a fault-free disk failed: {e}");
-                Err(self.fail(FailureKind::RecoveryError, "clean-build", msg))
+                Err(self.fail(FailureKind::RecoveryError, HarnessCheck::CleanBuild, msg))
             }
         }
     }
@@ -407,7 +404,11 @@ impl<'a> Corrupt<'a> {
                     Ok(None) => {}
                     Err(e) => {
                         let msg = format!("a flush failed on a fault-free disk: {e}");
-                        return Err(self.fail(FailureKind::Divergence, "clean-build", msg));
+                        return Err(self.fail(
+                            FailureKind::Divergence,
+                            HarnessCheck::CleanBuild,
+                            msg,
+                        ));
                     }
                 },
                 Step::Tick { secs } => self.clock.advance(u64::from(secs)),
@@ -437,7 +438,11 @@ impl<'a> Corrupt<'a> {
                     if compaction.is_some() {
                         let msg =
                             format!("compaction did not finish in {MAX_COMPACTION_STEPS} steps");
-                        return Err(self.fail(FailureKind::Hang, "bounded-compaction", msg));
+                        return Err(self.fail(
+                            FailureKind::Hang,
+                            HarnessCheck::BoundedCompaction,
+                            msg,
+                        ));
                     }
                 }
                 Step::CompactAbort => {
@@ -542,7 +547,11 @@ impl<'a> Corrupt<'a> {
             Err(e) if self.config.recovery == RecoveryPolicy::Strict => {
                 if !e.is_corruption() {
                     let msg = format!("strict open failed with a non-corruption error: {e}");
-                    return Err(self.fail(FailureKind::RecoveryError, "typed-error", msg));
+                    return Err(self.fail(
+                        FailureKind::RecoveryError,
+                        HarnessCheck::TypedError,
+                        msg,
+                    ));
                 }
                 self.log(format!("   strict open refused: {e}; reopening tolerant"));
                 self.config.recovery = RecoveryPolicy::TolerateCorruptTail;
@@ -551,7 +560,7 @@ impl<'a> Corrupt<'a> {
             Err(e) => {
                 let msg =
                     format!("an open that tolerates a corrupt tail failed on a damaged image: {e}");
-                Err(self.fail(FailureKind::RecoveryError, "tolerant-open", msg))
+                Err(self.fail(FailureKind::RecoveryError, HarnessCheck::TolerantOpen, msg))
             }
         }
     }
@@ -563,7 +572,7 @@ impl<'a> Corrupt<'a> {
                 "the chain of previous-header offsets loops ({cycle}): Store::headers(), \
                  verify_all and snapshot_at would never return"
             );
-            return Err(self.fail(FailureKind::Hang, "header-chain-terminates", msg));
+            return Err(self.fail(FailureKind::Hang, HarnessCheck::HeaderChainTerminates, msg));
         }
         match store.verify_all() {
             Ok(()) => self.log("   verify_all ok".into()),
@@ -661,7 +670,7 @@ impl<'a> Corrupt<'a> {
         );
         self.fail(
             FailureKind::Divergence,
-            "damage-reported-as-corruption",
+            HarnessCheck::DamageReportedAsCorruption,
             msg,
         )
     }
@@ -685,7 +694,7 @@ impl<'a> Corrupt<'a> {
                     show(docs),
                     show(live)
                 );
-                Err(self.fail(FailureKind::Divergence, "committed-state", msg))
+                Err(self.fail(FailureKind::Divergence, HarnessCheck::CommittedState, msg))
             }
             None => {
                 let known: Vec<u64> = self.committed.keys().copied().collect();
@@ -694,7 +703,7 @@ impl<'a> Corrupt<'a> {
                      update_seq {seq} (committed: {known:?}); visible: {}",
                     show(live)
                 );
-                Err(self.fail(FailureKind::Divergence, "committed-state", msg))
+                Err(self.fail(FailureKind::Divergence, HarnessCheck::CommittedState, msg))
             }
         }
     }
@@ -709,13 +718,21 @@ impl<'a> Corrupt<'a> {
             Ok((seqno, Some(info))) => (seqno, info),
             Ok((_, None)) => {
                 let msg = "a queued probe write committed nothing".to_string();
-                return Err(self.fail(FailureKind::Divergence, "writable-after-recovery", msg));
+                return Err(self.fail(
+                    FailureKind::Divergence,
+                    HarnessCheck::WritableAfterRecovery,
+                    msg,
+                ));
             }
             Err(e) => {
                 let msg = format!(
                     "the store opened on a damaged image verified, but a flush failed: {e}"
                 );
-                return Err(self.fail(FailureKind::RecoveryError, "writable-after-recovery", msg));
+                return Err(self.fail(
+                    FailureKind::RecoveryError,
+                    HarnessCheck::WritableAfterRecovery,
+                    msg,
+                ));
             }
         };
         self.log(format!(
@@ -750,7 +767,11 @@ impl<'a> Corrupt<'a> {
                         show(&expected),
                         show(&live)
                     );
-                    return Err(self.fail(FailureKind::Divergence, "acked-after-damage", msg));
+                    return Err(self.fail(
+                        FailureKind::Divergence,
+                        HarnessCheck::AckedAfterDamage,
+                        msg,
+                    ));
                 }
                 self.checks += 1;
                 self.log("   probe survived the crash".into());
@@ -758,7 +779,7 @@ impl<'a> Corrupt<'a> {
             }
             Err(e) => {
                 let msg = format!("reading the store after the probe flush failed: {e}");
-                Err(self.fail(FailureKind::Divergence, "acked-after-damage", msg))
+                Err(self.fail(FailureKind::Divergence, HarnessCheck::AckedAfterDamage, msg))
             }
         }
     }

@@ -5,8 +5,9 @@
 //! the same on every machine and for any number of workers, so a failure is
 //! replayed from its index as well as from its bytes.
 
+use crate::failure::HarnessCheck;
 use crate::generate::{scenario_bytes, Size};
-use crate::runner::{replay_command, run, Failure, FailureKind, RunOptions, Sanity};
+use crate::runner::{run, Failure, FailureKind, RunOptions, Sanity};
 use crate::scenario::Scenario;
 use engine::mutants::Mutant;
 use failpoints::Coverage;
@@ -132,7 +133,7 @@ impl ExploreReport {
                 "index": f.index,
                 "kind": f.failure.kind.name(),
                 "exit_code": f.failure.kind.exit_code(),
-                "invariant": f.failure.invariant,
+                "invariant": f.failure.invariant(),
                 "signature": f.failure.signature(),
                 "failpoint": f.failure.failpoint,
             })),
@@ -255,7 +256,7 @@ impl Shared {
         let ran = Duration::from_millis(now_ms.saturating_sub(since));
         let (invariant, why) = if ran >= self.options.hang_after {
             (
-                "wall-clock-watchdog",
+                HarnessCheck::WallClockWatchdog,
                 format!(
                     "scenario {index} still running after {:.1} s (--hang-secs {}): a hang \
                      that makes no disk call",
@@ -265,7 +266,7 @@ impl Shared {
             )
         } else if rss > self.options.max_rss_bytes {
             (
-                "memory-ceiling",
+                HarnessCheck::MemoryCeiling,
                 format!(
                     "resident memory {} MiB passed the ceiling of {} MiB (--max-rss-mb) while \
                      scenario {index} ran for {:.1} s",
@@ -279,16 +280,10 @@ impl Shared {
         };
         let bytes = scenario_bytes(self.options.seed, index, self.options.size);
         let scenario = Scenario::from_bytes(&bytes);
-        let failure = Box::new(Failure {
-            kind: FailureKind::Hang,
-            invariant: invariant.into(),
-            message: why,
-            step: 0,
-            failpoint: None,
-            trace: Vec::new(),
-            scenario,
-            mutant: self.options.mutant,
-        });
+        let mut failure = Failure::new(FailureKind::Hang, invariant, why, &scenario);
+        failure.input = bytes.clone();
+        failure.mutant = self.options.mutant;
+        let failure = Box::new(failure);
         let finished = self.done.load(Ordering::Relaxed);
         self.report(index, bytes, failure, finished);
         true
@@ -425,7 +420,7 @@ pub fn write_artifact(dir: &Path, bytes: &[u8], failure: &Failure) -> std::io::R
     let mut text = format!("{failure}\n");
     text.push_str(&format!(
         "replay: {}\n\nscenario:\n{}\n\ntrace:\n{}\n",
-        replay_command(&failure.scenario, failure.mutant, Some(&path)),
+        failure.replay_command_from(&path),
         describe(&failure.scenario),
         failure.trace.join("\n")
     ));
@@ -482,7 +477,7 @@ mod tests {
         let found = s.found.lock().unwrap().take().expect("a failure");
         assert_eq!(found.index, 7);
         assert_eq!(found.failure.kind, FailureKind::Hang);
-        assert_eq!(found.failure.invariant, "wall-clock-watchdog");
+        assert_eq!(found.failure.invariant(), "wall-clock-watchdog");
         assert_eq!(found.bytes, scenario_bytes(9, 7, Size::Default));
     }
 
@@ -498,7 +493,7 @@ mod tests {
         assert!(!s.check_backstops(100));
         assert!(s.check_backstops(101));
         let found = s.found.lock().unwrap().take().expect("a failure");
-        assert_eq!(found.failure.invariant, "memory-ceiling");
+        assert_eq!(found.failure.invariant(), "memory-ceiling");
         assert_eq!(found.index, 3);
     }
 }

@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod corrupt;
 pub mod explore;
+pub mod failure;
 pub mod generate;
 pub mod minimize;
 pub mod mutants;

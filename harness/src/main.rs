@@ -96,6 +96,10 @@ enum Command {
         /// Wall-clock backstop: report a hang (exit 5) after this long.
         #[arg(long, default_value_t = harness::explore::DEFAULT_HANG_SECS)]
         hang_secs: u64,
+        /// Print the verdict as one JSON object (kind, invariant, signature,
+        /// crash point, replay command, trace) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Shrink a failing artifact and write a regression test.
     Minimize {
@@ -114,6 +118,10 @@ enum Command {
         /// Switch a seeded bug on.
         #[arg(long)]
         mutant: Option<String>,
+        /// Print the result as one JSON object (the failure, steps before and
+        /// after, the artifact, the regression test, the replay command).
+        #[arg(long)]
+        json: bool,
     },
     /// List every failpoint and where it sits; with a coverage file, its hits
     /// and crashes.
@@ -227,6 +235,7 @@ fn dispatch(command: Command) -> CmdResult {
             mutant,
             quiet,
             hang_secs,
+            json,
         } => {
             let (bytes, path) = read_input(artifact.as_deref(), hex.as_deref())?;
             let target = parse_target(target.as_deref(), path.as_deref())?;
@@ -235,8 +244,9 @@ fn dispatch(command: Command) -> CmdResult {
                 target,
                 &bytes,
                 mutant,
-                quiet,
+                quiet || json,
                 Duration::from_secs(hang_secs.max(1)),
+                json,
             )
         }
         Command::Minimize {
@@ -245,12 +255,13 @@ fn dispatch(command: Command) -> CmdResult {
             test_out,
             target,
             mutant,
+            json,
         } => {
             let (bytes, _) = read_input(Some(&artifact), None)?;
             let target = parse_target(target.as_deref(), Some(&artifact))?;
             let mutant = parse_mutant(mutant.as_deref())?;
             let output = output.unwrap_or_else(|| artifact.with_extension("min"));
-            cmd_minimize(target, &bytes, mutant, &output, test_out.as_deref())
+            cmd_minimize(target, &bytes, mutant, &output, test_out.as_deref(), json)
         }
         Command::Catalog { json, coverage } => harness::catalog::print(json, coverage.as_deref()),
         Command::Inspect { file } => cmd_inspect(&file),
@@ -397,10 +408,7 @@ fn cmd_explore(
                 path.display(),
                 path.with_extension("txt").display()
             );
-            eprintln!(
-                "replay: {}",
-                replay_command(&found.failure.scenario, found.failure.mutant, Some(&path))
-            );
+            eprintln!("replay: {}", found.failure.replay_command_from(&path));
             code = found.failure.kind.exit_code() as u8;
         }
         None => eprintln!("no failure found"),
@@ -419,6 +427,7 @@ fn cmd_repro(
     mutant: Option<Mutant>,
     quiet: bool,
     hang_after: Duration,
+    json: bool,
 ) -> CmdResult {
     let options = RunOptions {
         keep_trace: true,
@@ -439,24 +448,54 @@ fn cmd_repro(
     let result = match rx.recv_timeout(hang_after) {
         Ok(result) => result,
         Err(_) => {
-            println!(
-                "FAILURE hang [wall-clock-watchdog]: the scenario still runs after {} s",
-                hang_after.as_secs()
-            );
-            println!("replay: {}", replay_command(&scenario, mutant, None));
-            return Ok(harness::FailureKind::Hang.exit_code() as u8);
+            let mut failure = harness::Failure::new(
+                harness::FailureKind::Hang,
+                harness::failure::HarnessCheck::WallClockWatchdog,
+                format!(
+                    "the scenario still runs after {} s (a hang that makes no disk call)",
+                    hang_after.as_secs()
+                ),
+                &scenario,
+            )
+            .for_target(target, bytes);
+            failure.mutant = mutant;
+            if json {
+                println!("{}", serde_json::json!({ "failure": failure.to_json() }));
+            } else {
+                println!("{failure}");
+            }
+            return Ok(failure.kind.exit_code() as u8);
         }
     };
     match result {
         Ok(outcome) => {
-            println!(
-                "no failure: {} crash states, {} checks, trace digest {}",
-                outcome.crash_states, outcome.checks, outcome.trace_digest
-            );
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "failure": null,
+                        "crash_states": outcome.crash_states,
+                        "checks": outcome.checks,
+                        "trace_digest": outcome.trace_digest,
+                    })
+                );
+            } else {
+                println!(
+                    "no failure: {} crash states, {} checks, trace digest {}",
+                    outcome.crash_states, outcome.checks, outcome.trace_digest
+                );
+            }
             Ok(0)
         }
         Err(failure) => {
-            println!("{failure}");
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "failure": failure.to_json(), "trace": failure.trace })
+                );
+            } else {
+                println!("{failure}");
+            }
             Ok(failure.kind.exit_code() as u8)
         }
     }
@@ -468,6 +507,7 @@ fn cmd_minimize(
     mutant: Option<Mutant>,
     output: &Path,
     test_out: Option<&Path>,
+    json: bool,
 ) -> CmdResult {
     let scenario = target.scenario(bytes);
     let options = RunOptions {
@@ -475,7 +515,11 @@ fn cmd_minimize(
         ..RunOptions::default()
     };
     let Some(min) = minimize_target(target, &scenario, &options) else {
-        println!("the artifact does not fail: nothing to minimize");
+        if json {
+            println!("{}", serde_json::json!({ "failure": null }));
+        } else {
+            println!("the artifact does not fail: nothing to minimize");
+        }
         return Ok(0);
     };
     std::fs::write(output, min.scenario.to_bytes())
@@ -486,9 +530,30 @@ fn cmd_minimize(
     let test_out = test_out.unwrap_or(&default_test);
     std::fs::write(test_out, regression_test(&min, &name))
         .map_err(|e| format!("writing {}: {e}", test_out.display()))?;
+    let replay = replay_command(target, &min.scenario.to_bytes(), mutant, Some(output));
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "failure": min.failure.to_json(),
+                "steps_before": min.steps_before,
+                "steps_after": min.steps_after,
+                "runs": min.runs,
+                "artifact": output.display().to_string(),
+                "regression_test": test_out.display().to_string(),
+                "test_name": name,
+                "replay": replay,
+            })
+        );
+        return Ok(min.failure.kind.exit_code() as u8);
+    }
     println!(
         "minimized {} [{}]: steps {} -> {} in {} runs",
-        min.failure.kind, min.failure.invariant, min.steps_before, min.steps_after, min.runs
+        min.failure.kind,
+        min.failure.invariant(),
+        min.steps_before,
+        min.steps_after,
+        min.runs
     );
     println!("{}", describe(&min.scenario));
     println!(
@@ -496,10 +561,7 @@ fn cmd_minimize(
         output.display(),
         test_out.display()
     );
-    println!(
-        "replay: {}",
-        replay_command(&min.scenario, mutant, Some(output))
-    );
+    println!("replay: {replay}");
     Ok(min.failure.kind.exit_code() as u8)
 }
 

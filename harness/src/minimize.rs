@@ -88,7 +88,7 @@ pub fn minimize_with_budget(
         target,
         options,
         kind: failure.kind,
-        invariant: failure.invariant.clone(),
+        check: failure.check,
         best: scenario.clone(),
         original: failure.clone(),
         failure,
@@ -128,7 +128,7 @@ struct Shrinker<'a> {
     target: Target,
     options: &'a RunOptions,
     kind: FailureKind,
-    invariant: String,
+    check: crate::failure::Check,
     /// The smallest scenario failing the same way so far.
     best: Scenario,
     /// Its failure.
@@ -163,7 +163,7 @@ impl Shrinker<'_> {
         }
         self.runs += 1;
         match run_target(self.target, &bytes, self.options) {
-            Err(f) if f.kind == self.kind && f.invariant == self.invariant => {
+            Err(f) if f.kind == self.kind && f.check == self.check => {
                 self.best = candidate.clone();
                 self.failure = f;
                 self.accepted.push(candidate);
@@ -362,7 +362,7 @@ impl Shrinker<'_> {
             let read_back = self.target.scenario(&bytes);
             self.runs += 1;
             match run_target(self.target, &bytes, self.options) {
-                Err(f) if f.kind == self.kind && f.invariant == self.invariant => {
+                Err(f) if f.kind == self.kind && f.check == self.check => {
                     return (read_back, f);
                 }
                 _ => {}
@@ -553,7 +553,7 @@ pub fn regression_test(min: &Minimized, name: &str) -> String {
     doc(String::new());
     doc(format!(
         "What broke: {} [{}] at step {}:",
-        f.kind, f.invariant, f.step
+        f.kind, f.check, f.step
     ));
     doc(format!(
         "  {}",
@@ -592,14 +592,10 @@ pub fn regression_test(min: &Minimized, name: &str) -> String {
         min.steps_before, min.steps_after, min.runs
     ));
     doc(String::new());
-    let target_flag = match min.target {
-        Target::Interleave => String::new(),
-        t => format!(" --target {t}"),
-    };
     doc("Replay:".to_string());
     doc(format!(
-        "  {}{target_flag}",
-        replay_command(s, f.mutant, None)
+        "  {}",
+        replay_command(min.target, &s.to_bytes(), f.mutant, None)
     ));
     lines.push(String::new());
     // Imports as rustfmt orders them, and none unused.

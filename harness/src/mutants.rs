@@ -101,7 +101,7 @@ fn bench_one(mutant: Mutant, options: &BenchOptions) -> BugResult {
                     .push(Some((found.after.as_secs_f64(), found.after_iterations)));
                 if result.kind.is_none() {
                     result.kind = Some(found.failure.kind.name().to_string());
-                    result.invariant = Some(found.failure.invariant.clone());
+                    result.invariant = Some(found.failure.invariant());
                     result.raw_steps = Some(found.failure.scenario.steps.len());
                     let run_options = RunOptions {
                         mutant: Some(mutant),

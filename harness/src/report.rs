@@ -344,8 +344,9 @@ pub fn parse_repro(text: &str) -> Option<ReproVerdict> {
     };
     for line in lines {
         if let Some(fp) = line.strip_prefix("crash after failpoint: ") {
+            let fp = fp.split_once(" (crash point").map_or(fp, |(fp, _)| fp);
             verdict.failpoint = Some(fp.trim().to_string());
-        } else if line.starts_with("seeded bug on:") {
+        } else if line.starts_with("seeded bug on:") || line.starts_with("target: ") {
             continue;
         } else if verdict.message.is_none() && !line.trim().is_empty() {
             verdict.message = Some(line.trim().to_string());

@@ -3,6 +3,8 @@
 //! image, recover (crashing again during recovery when the scenario says
 //! so), `verify` every header, and let the oracle judge what came back.
 
+pub use crate::failure::{replay_command, Failure, FailureKind};
+use crate::failure::{Check, HarnessCheck, Op};
 use crate::scenario::{failpoint_name, Scenario, Step, IO_KINDS, KEY_SPACE};
 use crate::watch::{Watch, WatchVfs, WatchdogExpired, DEFAULT_CALL_BUDGET, DEFAULT_DISK_CEILING};
 use engine::mutants::Mutant;
@@ -15,7 +17,6 @@ use engine::{
 use failpoints::{Coverage, CrashMode, CrashTrigger, FaultConfig, IoKind, SimVfs};
 use oracle::{CompactionParams, Model, Pitr, RecoveredHeader, RecoveredStore};
 use sha2::{Digest, Sha256};
-use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
@@ -28,133 +29,6 @@ pub const DB_NAME: &str = "db";
 pub const MAX_COMPACTION_STEPS: usize = 10_000;
 /// Crashes in a row during one recovery before giving up on the scenario.
 const MAX_RECOVERY_CRASHES: usize = 4;
-
-/// How a failure is classified; each kind has its own exit code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FailureKind {
-    /// The oracle (or `verify`) found a broken invariant.
-    Divergence,
-    /// The engine panicked.
-    Panic,
-    /// Something did not finish, or the flusher starved (liveness).
-    Hang,
-    /// Recovery failed on a disk the fault model says must recover.
-    RecoveryError,
-    /// The engine refused, aborted or failed something and no fault the run
-    /// injected explains it.
-    UnexpectedError,
-}
-
-impl FailureKind {
-    /// The process exit code for this kind.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            FailureKind::Divergence => 3,
-            FailureKind::Panic => 4,
-            FailureKind::Hang => 5,
-            FailureKind::RecoveryError => 6,
-            FailureKind::UnexpectedError => 7,
-        }
-    }
-
-    /// A short name.
-    pub fn name(self) -> &'static str {
-        match self {
-            FailureKind::Divergence => "divergence",
-            FailureKind::Panic => "panic",
-            FailureKind::Hang => "hang",
-            FailureKind::RecoveryError => "recovery-error",
-            FailureKind::UnexpectedError => "unexpected-error",
-        }
-    }
-}
-
-impl fmt::Display for FailureKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A failed run: what broke, where, and the trace up to it.
-#[derive(Clone, Debug)]
-pub struct Failure {
-    /// The class of failure.
-    pub kind: FailureKind,
-    /// The invariant broken (oracle name, `verify`, `liveness`, ...).
-    pub invariant: String,
-    /// The full report.
-    pub message: String,
-    /// The step (0-based) at which it was found.
-    pub step: usize,
-    /// The failpoint last hit before the crash that preceded it, if any.
-    pub failpoint: Option<String>,
-    /// The trace up to and including the failure.
-    pub trace: Vec<String>,
-    /// The scenario that failed.
-    pub scenario: Scenario,
-    /// The seeded bug that was on, if any.
-    pub mutant: Option<Mutant>,
-}
-
-impl Failure {
-    /// De-duplication signature: failure kind + invariant + crash failpoint,
-    /// hashed to 16 hex digits.
-    pub fn signature(&self) -> String {
-        let text = format!(
-            "{}|{}|{}",
-            self.kind,
-            self.invariant,
-            self.failpoint.as_deref().unwrap_or("-")
-        );
-        hex::encode(&Sha256::digest(text.as_bytes())[..8])
-    }
-
-    /// The command that replays this failure from its scenario bytes.
-    pub fn replay_command(&self) -> String {
-        replay_command(&self.scenario, self.mutant, None)
-    }
-}
-
-/// The command line that replays `scenario` (from `artifact` when it was
-/// written to a file, else from its hex bytes).
-pub fn replay_command(
-    scenario: &Scenario,
-    mutant: Option<Mutant>,
-    artifact: Option<&Path>,
-) -> String {
-    let mutant = mutant.map_or(String::new(), |m| format!(" --mutant {}", m.name()));
-    match artifact {
-        Some(path) => format!(
-            "cargo run --release --bin crashfuzz -- repro {}{mutant}",
-            path.display()
-        ),
-        None => format!(
-            "cargo run --release --bin crashfuzz -- repro --hex {}{mutant}",
-            hex::encode(scenario.to_bytes())
-        ),
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "FAILURE {} [{}] at step {} (signature {})",
-            self.kind,
-            self.invariant,
-            self.step,
-            self.signature()
-        )?;
-        if let Some(m) = self.mutant {
-            writeln!(f, "seeded bug on: {m}")?;
-        }
-        if let Some(fp) = &self.failpoint {
-            writeln!(f, "crash after failpoint: {fp}")?;
-        }
-        writeln!(f, "{}", self.message.trim_end())?;
-        writeln!(f, "replay: {}", self.replay_command())
-    }
-}
 
 /// What a passing run did.
 #[derive(Clone, Debug, Default)]
@@ -299,21 +173,14 @@ pub(crate) fn guarded(
     engine::mutants::set(None);
     result.unwrap_or_else(|payload| {
         let (message, watchdog) = panic_message(payload.as_ref());
-        let (kind, invariant) = if watchdog {
-            (FailureKind::Hang, "watchdog")
+        let (kind, check) = if watchdog {
+            (FailureKind::Hang, HarnessCheck::Watchdog)
         } else {
-            (FailureKind::Panic, "no-panic")
+            (FailureKind::Panic, HarnessCheck::NoPanic)
         };
-        Err(Box::new(Failure {
-            kind,
-            invariant: invariant.into(),
-            message: format!("{context}: {message}"),
-            step: 0,
-            failpoint: None,
-            trace: Vec::new(),
-            scenario: scenario.clone(),
-            mutant: options.mutant,
-        }))
+        let mut failure = Failure::new(kind, check, format!("{context}: {message}"), scenario);
+        failure.mutant = options.mutant;
+        Err(Box::new(failure))
     })
 }
 
@@ -372,6 +239,8 @@ struct Runner<'a> {
     recovery_trigger: Option<CrashTrigger>,
     version: u64,
     last_crash_failpoint: Option<String>,
+    /// Whether the last crash struck just after an I/O call took effect.
+    last_crash_after_call: bool,
     /// The engine's view of the disk: counts injected faults, and the
     /// watchdog's budget.
     watch: Arc<Watch>,
@@ -436,6 +305,7 @@ impl<'a> Runner<'a> {
             recovery_trigger: None,
             version: 0,
             last_crash_failpoint: None,
+            last_crash_after_call: false,
             vfs: Arc::new(WatchVfs::new(sim.as_vfs(), watch.clone())),
             watch,
             sanity: Sanity::default(),
@@ -452,21 +322,24 @@ impl<'a> Runner<'a> {
         self.trace.push(line);
     }
 
-    fn fail(&mut self, kind: FailureKind, invariant: &str, message: String) -> Box<Failure> {
+    fn fail(
+        &mut self,
+        kind: FailureKind,
+        check: impl Into<Check>,
+        message: String,
+    ) -> Box<Failure> {
+        let check = check.into();
         self.log(format!(
-            "!! {kind} [{invariant}]: {}",
+            "!! {kind} [{check}]: {}",
             message.lines().next().unwrap_or("")
         ));
-        Box::new(Failure {
-            kind,
-            invariant: invariant.to_string(),
-            message,
-            step: self.step,
-            failpoint: self.last_crash_failpoint.clone(),
-            trace: self.trace.clone(),
-            scenario: self.scenario.clone(),
-            mutant: self.options.mutant,
-        })
+        let mut failure = Failure::new(kind, check, message, self.scenario);
+        failure.step = self.step;
+        failure.failpoint = self.last_crash_failpoint.clone();
+        failure.crash_after_call = self.last_crash_after_call;
+        failure.trace = self.trace.clone();
+        failure.mutant = self.options.mutant;
+        Box::new(failure)
     }
 
     /// Run `body` as one watched step: its disk calls count against the
@@ -488,11 +361,11 @@ impl<'a> Runner<'a> {
                          unbounded work)",
                         self.step
                     );
-                    self.fail(FailureKind::Hang, "watchdog", msg)
+                    self.fail(FailureKind::Hang, HarnessCheck::Watchdog, msg)
                 } else {
                     self.fail(
                         FailureKind::Panic,
-                        "no-panic",
+                        HarnessCheck::NoPanic,
                         format!("engine panicked: {message}"),
                     )
                 })
@@ -564,16 +437,20 @@ impl<'a> Runner<'a> {
     }
 
     /// The failure for an engine error nothing explains.
-    fn unexplained(&mut self, what: &str, e: &engine::Error) -> Box<Failure> {
+    fn unexplained(&mut self, op: Op, e: &engine::Error) -> Box<Failure> {
         self.sanity.unexplained_errors += 1;
         let msg = format!(
-            "{what} failed with \"{e}\", but the run injected no fault that explains it \
+            "{} failed with \"{e}\", but the run injected no fault that explains it \
              (injected so far: {}; store poisoned by: {})",
+            op.name(),
             self.watch.injected(),
             self.poisoned_by.as_deref().unwrap_or("nothing")
         );
-        let invariant = format!("explained-error:{what}");
-        self.fail(FailureKind::UnexpectedError, &invariant, msg)
+        self.fail(
+            FailureKind::UnexpectedError,
+            HarnessCheck::ExplainedError(op),
+            msg,
+        )
     }
 
     fn store(&self) -> Result<&Store, Box<Failure>> {
@@ -595,7 +472,7 @@ impl<'a> Runner<'a> {
                         self.model.set(&k, &value);
                         Ok(())
                     }
-                    Err(e) => self.mutation_refused("set", &e, before),
+                    Err(e) => self.mutation_refused(Op::Set, &e, before),
                 }
             }
             Step::Delete { key } => {
@@ -607,7 +484,7 @@ impl<'a> Runner<'a> {
                         self.model.delete(&k);
                         Ok(())
                     }
-                    Err(e) => self.mutation_refused("delete", &e, before),
+                    Err(e) => self.mutation_refused(Op::Delete, &e, before),
                 }
             }
             Step::Flush => self.flush(),
@@ -645,7 +522,11 @@ impl<'a> Runner<'a> {
                              rounds)",
                             self.mutations, self.sanity.commits_acked
                         );
-                        return Err(self.fail(FailureKind::Hang, "bounded-compaction", msg));
+                        return Err(self.fail(
+                            FailureKind::Hang,
+                            HarnessCheck::BoundedCompaction,
+                            msg,
+                        ));
                     }
                     self.compact_step()?;
                 }
@@ -678,7 +559,7 @@ impl<'a> Runner<'a> {
                         Err(e @ engine::Error::Invalid(_)) if !unlocked => {
                             self.log(format!("   abort refused: {e}"))
                         }
-                        Err(e) => return Err(self.unexplained("compaction abort", &e)),
+                        Err(e) => return Err(self.unexplained(Op::CompactionAbort, &e)),
                     }
                 }
                 Ok(())
@@ -747,14 +628,14 @@ impl<'a> Runner<'a> {
 
     /// A set or delete was refused: allowed only when the store is poisoned
     /// by an explained fault (or the disk crashed).
-    fn mutation_refused(&mut self, what: &str, e: &engine::Error, before: u64) -> StepResult {
+    fn mutation_refused(&mut self, op: Op, e: &engine::Error, before: u64) -> StepResult {
         match self.explain(e, before) {
             Some(_) => {
                 self.sanity.mutations_refused += 1;
-                self.log(format!("   {what} refused: {e}"));
+                self.log(format!("   {} refused: {e}", op.name()));
                 Ok(())
             }
-            None => Err(self.unexplained(what, e)),
+            None => Err(self.unexplained(op, e)),
         }
     }
 
@@ -766,7 +647,7 @@ impl<'a> Runner<'a> {
             Err(e) => {
                 return match self.explain(&e, before) {
                     Some(_) => Ok(()),
-                    None => Err(self.unexplained("queue length", &e)),
+                    None => Err(self.unexplained(Op::QueueLength, &e)),
                 }
             }
         };
@@ -775,11 +656,11 @@ impl<'a> Runner<'a> {
                 Ok(None) => Ok(()),
                 Err(e) => match self.explain(&e, before) {
                     Some(_) => Ok(()),
-                    None => Err(self.unexplained("flush", &e)),
+                    None => Err(self.unexplained(Op::Flush, &e)),
                 },
                 Ok(Some(info)) => {
                     let msg = format!("a flush of an empty queue committed {info:?}");
-                    Err(self.fail(FailureKind::Divergence, "empty-flush", msg))
+                    Err(self.fail(FailureKind::Divergence, HarnessCheck::EmptyFlush, msg))
                 }
             };
         }
@@ -792,19 +673,19 @@ impl<'a> Runner<'a> {
                     info.update_seq, info.timestamp
                 ));
                 if let Err(d) = self.model.flush_acked(info.update_seq, info.timestamp) {
-                    return Err(self.fail(FailureKind::Divergence, d.signature(), d.to_string()));
+                    return Err(self.fail(FailureKind::Divergence, d.invariant, d.to_string()));
                 }
                 Ok(())
             }
             Ok(None) => {
                 let msg = format!("{queued} queued mutations but the flush committed nothing");
-                Err(self.fail(FailureKind::Divergence, "lost-queue", msg))
+                Err(self.fail(FailureKind::Divergence, HarnessCheck::LostQueue, msg))
             }
             Err(engine::Error::Busy) if self.compaction_unlocked() => {
                 let msg = "the flusher could not commit between compaction steps: the store lock \
                            is held outside start, the final catch-up round and the switch"
                     .to_string();
-                Err(self.fail(FailureKind::Hang, "liveness", msg))
+                Err(self.fail(FailureKind::Hang, HarnessCheck::Liveness, msg))
             }
             Err(e) if self.sim.is_crashed() => {
                 self.sanity.flush_errors_injected += 1;
@@ -815,7 +696,7 @@ impl<'a> Runner<'a> {
                 match self.explain(&e, before) {
                     Some(Cause::Poisoned) => self.sanity.flush_errors_explained += 1,
                     Some(_) => self.sanity.flush_errors_injected += 1,
-                    None => return Err(self.unexplained("flush", &e)),
+                    None => return Err(self.unexplained(Op::Flush, &e)),
                 }
                 // EIO: nothing may be assumed; the store refuses work until
                 // reopened, so restart the process.
@@ -824,7 +705,11 @@ impl<'a> Runner<'a> {
                 self.log(format!("   flush failed: {e}"));
                 if self.store()?.set(b"probe", b"x").is_ok() {
                     let msg = format!("the store accepted a write after a failed flush ({e})");
-                    return Err(self.fail(FailureKind::Divergence, "poison-after-error", msg));
+                    return Err(self.fail(
+                        FailureKind::Divergence,
+                        HarnessCheck::PoisonAfterError,
+                        msg,
+                    ));
                 }
                 self.restart()
             }
@@ -839,7 +724,7 @@ impl<'a> Runner<'a> {
             let msg = format!(
                 "the store refused a write while the compactor is in an unlocked phase: {e}"
             );
-            return Err(self.fail(FailureKind::Hang, "liveness", msg));
+            return Err(self.fail(FailureKind::Hang, HarnessCheck::Liveness, msg));
         }
         self.mutations += 1;
         self.model.set(b"_probe", b"live");
@@ -866,11 +751,11 @@ impl<'a> Runner<'a> {
                         self.sanity.compaction_start_refused_fault += 1;
                         Ok(())
                     }
-                    None => Err(self.unexplained("start compaction", &e)),
+                    None => Err(self.unexplained(Op::StartCompaction, &e)),
                 },
                 Ok(_) => {
                     let msg = "a second compaction started while one runs".to_string();
-                    Err(self.fail(FailureKind::Divergence, "single-compaction", msg))
+                    Err(self.fail(FailureKind::Divergence, HarnessCheck::SingleCompaction, msg))
                 }
             };
         }
@@ -910,7 +795,7 @@ impl<'a> Runner<'a> {
                     self.sanity.compaction_start_refused_fault += 1;
                     self.log(format!("   not started: {e}"));
                 }
-                None => return Err(self.unexplained("start compaction", &e)),
+                None => return Err(self.unexplained(Op::StartCompaction, &e)),
             },
         }
         Ok(())
@@ -954,7 +839,11 @@ impl<'a> Runner<'a> {
                             report.catchup_rounds,
                             limit - 1
                         );
-                        return Err(self.fail(FailureKind::Hang, "bounded-catchup", msg));
+                        return Err(self.fail(
+                            FailureKind::Hang,
+                            HarnessCheck::BoundedCatchup,
+                            msg,
+                        ));
                     }
                 }
                 Ok(())
@@ -966,7 +855,7 @@ impl<'a> Runner<'a> {
             }
             Err(e) => {
                 if self.explain(&e, faults_before).is_none() {
-                    return Err(self.unexplained("compaction step", &e));
+                    return Err(self.unexplained(Op::CompactionStep, &e));
                 }
                 self.sanity.compactions_aborted_fault += 1;
                 self.log(format!("   compaction failed: {e}"));
@@ -1002,7 +891,7 @@ impl<'a> Runner<'a> {
                 self.log(format!("   crashed during recovery: {record}"));
                 if crashes > MAX_RECOVERY_CRASHES {
                     let msg = "recovery crashed too often".to_string();
-                    return Err(self.fail(FailureKind::Hang, "recovery-progress", msg));
+                    return Err(self.fail(FailureKind::Hang, HarnessCheck::RecoveryProgress, msg));
                 }
                 continue;
             }
@@ -1034,7 +923,7 @@ impl<'a> Runner<'a> {
                         );
                         return Err(self.fail(
                             FailureKind::UnexpectedError,
-                            "explained-error:strict-open",
+                            HarnessCheck::ExplainedError(Op::StrictOpen),
                             msg,
                         ));
                     }
@@ -1061,7 +950,11 @@ impl<'a> Runner<'a> {
                 }
                 Err(e) => {
                     let msg = format!("open failed on a disk that must recover: {e}");
-                    return Err(self.fail(FailureKind::RecoveryError, "recoverable", msg));
+                    return Err(self.fail(
+                        FailureKind::RecoveryError,
+                        HarnessCheck::Recoverable,
+                        msg,
+                    ));
                 }
             }
         }
@@ -1159,6 +1052,10 @@ impl<'a> Runner<'a> {
             ..FaultConfig::default()
         });
         self.last_crash_failpoint = record.last_failpoint.map(str::to_string);
+        self.last_crash_after_call = matches!(
+            record.cause,
+            failpoints::CrashCause::Trigger(CrashTrigger::AfterIo { .. })
+        );
         self.crash_states += 1;
         self.log(format!("   {record}"));
         self.model.crash();
@@ -1184,7 +1081,7 @@ impl<'a> Runner<'a> {
                 } else {
                     FailureKind::RecoveryError
                 };
-                return Err(self.fail(kind, "verify", format!("verify failed: {e}")));
+                return Err(self.fail(kind, HarnessCheck::Verify, format!("verify failed: {e}")));
             }
         };
         let result = if after_crash {
@@ -1202,7 +1099,7 @@ impl<'a> Runner<'a> {
                 ));
                 Ok(())
             }
-            Err(d) => Err(self.fail(FailureKind::Divergence, d.signature(), d.to_string())),
+            Err(d) => Err(self.fail(FailureKind::Divergence, d.invariant, d.to_string())),
         }
     }
 
@@ -1211,7 +1108,13 @@ impl<'a> Runner<'a> {
         let at = self.clock.now_secs().saturating_sub(u64::from(back));
         let headers = match store.headers() {
             Ok(h) => h,
-            Err(e) => return Err(self.fail(FailureKind::Divergence, "readable", e.to_string())),
+            Err(e) => {
+                return Err(self.fail(
+                    FailureKind::Divergence,
+                    HarnessCheck::Readable,
+                    e.to_string(),
+                ))
+            }
         };
         let expected = headers
             .iter()
@@ -1223,29 +1126,33 @@ impl<'a> Runner<'a> {
                 if got != expected {
                     let msg =
                         format!("snapshot_at({at}) opened header {got:?}, expected {expected:?}");
-                    return Err(self.fail(FailureKind::Divergence, "snapshot-at", msg));
+                    return Err(self.fail(FailureKind::Divergence, HarnessCheck::SnapshotAt, msg));
                 }
                 if let Some(Err(e)) = snap.map(|s| s.verify()) {
-                    return Err(self.fail(FailureKind::Divergence, "verify", e.to_string()));
+                    return Err(self.fail(
+                        FailureKind::Divergence,
+                        HarnessCheck::Verify,
+                        e.to_string(),
+                    ));
                 }
                 Ok(())
             }
-            Err(e) => Err(self.fail(FailureKind::Divergence, "snapshot-at", e.to_string())),
+            Err(e) => Err(self.fail(
+                FailureKind::Divergence,
+                HarnessCheck::SnapshotAt,
+                e.to_string(),
+            )),
         }
     }
 }
 
 fn unreachable_failure(scenario: &Scenario, what: &str) -> Box<Failure> {
-    Box::new(Failure {
-        kind: FailureKind::RecoveryError,
-        invariant: "harness".into(),
-        message: format!("harness state error: {what}"),
-        step: 0,
-        failpoint: None,
-        trace: Vec::new(),
-        scenario: scenario.clone(),
-        mutant: None,
-    })
+    Box::new(Failure::new(
+        FailureKind::RecoveryError,
+        HarnessCheck::HarnessState,
+        format!("harness state error: {what}"),
+        scenario,
+    ))
 }
 
 /// Everything the oracle needs, read through the engine's public API only.

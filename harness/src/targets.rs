@@ -301,6 +301,7 @@ pub fn run_target(
         Target::RecoverCorrupt => corrupt::run(&scenario, options),
         _ => run(&scenario, options),
     }
+    .map_err(|f| Box::new(f.for_target(target, data)))
 }
 
 /// A readable account of what `target` does with `data` (the scenario, and

@@ -73,7 +73,7 @@ fn printed_replay_command_reproduces_the_failure() {
     );
     assert!(stdout.contains(&found.failure.signature()), "{stdout}");
     assert!(
-        stdout.contains(&format!("[{}]", found.failure.invariant)),
+        stdout.contains(&format!("[{}]", found.failure.invariant())),
         "{stdout}"
     );
 }
@@ -218,4 +218,82 @@ fn inspect_reports_damage() {
     let stdout = String::from_utf8_lossy(&bad.stdout);
     assert_eq!(bad.status.code(), Some(3), "{stdout}");
     assert!(stdout.contains("DAMAGED"), "{stdout}");
+}
+
+/// Run the `cargo run ... -- <args>` command a tool printed, as printed.
+fn run_printed(command: &str) -> std::process::Output {
+    let args: Vec<&str> = command
+        .split_once(" -- ")
+        .expect("a cargo run command")
+        .1
+        .split_whitespace()
+        .collect();
+    crashfuzz().args(&args).output().expect("run crashfuzz")
+}
+
+/// A `recover_corrupt` and a `pitr` finding, minimized with `--json`: the
+/// printed replay command carries the target and the seeded bug, and
+/// replays the same failure (same signature) as that target reads it.
+#[test]
+fn minimized_target_findings_replay_as_their_target() {
+    use harness::generate::scenario_bytes;
+    use harness::targets::{run_target, Target};
+    let cases = [
+        (Target::RecoverCorrupt, Mutant::TornHeaderAccepted),
+        (Target::Pitr, Mutant::PitrOnlyTip),
+    ];
+    for (target, mutant) in cases {
+        let options = RunOptions {
+            mutant: Some(mutant),
+            ..RunOptions::default()
+        };
+        let input = (0..20_000)
+            .map(|i| scenario_bytes(5, i, Size::Default))
+            .find(|bytes| run_target(target, bytes, &options).is_err())
+            .unwrap_or_else(|| panic!("{target} never caught {mutant}"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let artifact = dir.path().join("crash-input");
+        std::fs::write(&artifact, &input).expect("write artifact");
+        let out = crashfuzz()
+            .arg("minimize")
+            .arg(&artifact)
+            .args([
+                "--target",
+                target.name(),
+                "--mutant",
+                mutant.name(),
+                "--json",
+            ])
+            .output()
+            .expect("run crashfuzz minimize");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let min: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("minimize --json");
+        let replay = min["replay"].as_str().expect("a replay command");
+        assert!(
+            replay.contains(&format!("--target {}", target.name())),
+            "{replay}"
+        );
+        assert!(
+            replay.contains(&format!("--mutant {}", mutant.name())),
+            "{replay}"
+        );
+        let again = run_printed(&format!("{replay} --json"));
+        let verdict: serde_json::Value = serde_json::from_str(
+            String::from_utf8_lossy(&again.stdout)
+                .lines()
+                .last()
+                .unwrap_or(""),
+        )
+        .expect("repro --json");
+        assert_eq!(verdict["failure"]["target"], target.name());
+        assert_eq!(
+            verdict["failure"]["signature"], min["failure"]["signature"],
+            "{target}: {verdict}"
+        );
+        assert_eq!(
+            again.status.code(),
+            min["failure"]["exit_code"].as_i64().map(|c| c as i32)
+        );
+    }
 }

@@ -56,7 +56,10 @@ fn find_and_minimize_canary() -> (Scenario, Minimized) {
     });
     eprintln!(
         "canary found at scenario {} after {} scenarios: {} [{}]",
-        found.index, found.after_iterations, found.failure.kind, found.failure.invariant
+        found.index,
+        found.after_iterations,
+        found.failure.kind,
+        found.failure.invariant()
     );
     let raw = Scenario::from_bytes(&found.bytes);
     let min = minimize(&raw, &with_mutant(CANARY)).expect("the found scenario fails");
@@ -72,7 +75,7 @@ fn canary_is_found_and_minimized_to_a_short_replayable_repro() {
     let (raw, min) = canary();
     let original = run(raw, &with_mutant(CANARY)).expect_err("the artifact fails");
     assert_eq!(min.failure.kind, original.kind);
-    assert_eq!(min.failure.invariant, original.invariant);
+    assert_eq!(min.failure.invariant(), original.invariant());
     assert_eq!(min.steps_before, raw.steps.len());
     assert_eq!(min.steps_after, min.scenario.steps.len());
     assert!(
@@ -86,7 +89,7 @@ fn canary_is_found_and_minimized_to_a_short_replayable_repro() {
     assert_eq!(read_back, min.scenario);
     let again = run(&read_back, &with_mutant(CANARY)).expect_err("the repro fails");
     assert_eq!(again.kind, original.kind);
-    assert_eq!(again.invariant, original.invariant);
+    assert_eq!(again.invariant(), original.invariant());
     // A seeded bug, not a real one: the correct engine passes it.
     if let Err(f) = run(&min.scenario, &RunOptions::default()) {
         panic!("the minimized canary fails on the correct engine:\n{f}");
@@ -100,7 +103,7 @@ fn canary_is_found_and_minimized_to_a_short_replayable_repro() {
     assert!(test.contains(
         "CRASHFUZZ_MUTANT=header-before-data-sync cargo test -p harness --test regression_canary"
     ));
-    assert!(test.contains(&min.failure.invariant));
+    assert!(test.contains(&min.failure.invariant()));
     assert!(test.contains(&format!("--hex {}", hex::encode(min.scenario.to_bytes()))));
     assert!(test.contains("    assert_passes(&scenario);\n"));
     assert_eq!(test.matches("\n        steps: vec![").count(), 1);
@@ -137,7 +140,7 @@ fn the_run_budget_bounds_minimization() {
     assert!(min.runs <= budget + 1, "{} runs", min.runs);
     assert!(min.steps_after <= min.steps_before);
     let again = run(&min.scenario, &with_mutant(CANARY)).expect_err("still fails");
-    assert_eq!(again.invariant, min.failure.invariant);
+    assert_eq!(again.invariant(), min.failure.invariant());
 }
 
 #[test]
@@ -174,16 +177,14 @@ fn a_regression_test_spells_out_every_step_kind() {
         steps,
     }
     .normalized();
-    let failure = harness::Failure {
-        kind: harness::FailureKind::Divergence,
-        invariant: "made-up".into(),
-        message: "first line\nsecond line".into(),
-        step: 3,
-        failpoint: Some("flush::before_header_sync".into()),
-        trace: Vec::new(),
-        scenario: s.clone(),
-        mutant: None,
-    };
+    let mut failure = harness::Failure::new(
+        harness::FailureKind::Divergence,
+        harness::failure::HarnessCheck::SnapshotAt,
+        "first line\nsecond line".into(),
+        &s,
+    );
+    failure.step = 3;
+    failure.failpoint = Some("flush::before_header_sync".into());
     let min = Minimized {
         scenario: s.clone(),
         failure: Box::new(failure),
@@ -244,7 +245,7 @@ fn a_fuzz_target_artifact_is_minimized_as_the_target_reads_it() {
     let min = minimize_target(target, &narrowed, &with_mutant(CANARY)).expect("fails");
     assert_eq!(min.target, target);
     assert_eq!(min.failure.kind, original.kind);
-    assert_eq!(min.failure.invariant, original.invariant);
+    assert_eq!(min.failure.invariant(), original.invariant());
     assert!(
         min.steps_after <= MAX_MIN_STEPS,
         "{} steps",
@@ -253,11 +254,11 @@ fn a_fuzz_target_artifact_is_minimized_as_the_target_reads_it() {
     let bytes = min.scenario.to_bytes();
     assert_eq!(target.scenario(&bytes), min.scenario);
     let again = run_target(target, &bytes, &with_mutant(CANARY)).expect_err("still fails");
-    assert_eq!(again.invariant, original.invariant);
+    assert_eq!(again.invariant(), original.invariant());
     let test = regression_test(&min, "crash_ops_canary");
     assert!(test.contains("use harness::targets::Target;\n"));
     assert!(test.contains("    assert_target_passes(Target::CrashOps, &scenario);\n"));
-    assert!(test.contains(" --mutant header-before-data-sync --target crash_ops\n"));
+    assert!(test.contains(" --target crash_ops --mutant header-before-data-sync\n"));
 }
 
 #[test]

@@ -45,7 +45,7 @@ fn the_four_judging_bugs_are_found_and_replay() {
             .failure
             .unwrap_or_else(|| panic!("{mutant} escaped 5,000 scenarios of seed 1"));
         assert_eq!(found.failure.kind, kind, "{mutant}: {}", found.failure);
-        assert_eq!(found.failure.invariant, invariant, "{mutant}");
+        assert_eq!(found.failure.invariant(), invariant, "{mutant}");
         let again = run(
             &found.failure.scenario,
             &RunOptions {

@@ -241,11 +241,6 @@ impl Divergence {
             found_sha256,
         }
     }
-
-    /// The stable de-duplication signature: the invariant's name.
-    pub fn signature(&self) -> &'static str {
-        self.invariant.name()
-    }
 }
 
 impl fmt::Display for Divergence {

@@ -200,7 +200,7 @@ fn a_cut_compaction_may_leave_either_file_and_the_revision_says_which() {
     let mut model = s.model.clone();
     let divergence = model.check(&with_files(new, &["db.couch.1"])).unwrap_err();
     // Revision 1 is the old file, which never had a purge.
-    assert_eq!(divergence.signature(), "purge-policy");
+    assert_eq!(divergence.invariant.name(), "purge-policy");
 }
 
 #[test]

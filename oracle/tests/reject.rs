@@ -470,7 +470,7 @@ fn run(name: &str) {
         divergence.invariant, *invariant,
         "{name} broke the wrong invariant:\n{divergence}"
     );
-    assert_eq!(divergence.signature(), invariant.name());
+    assert_eq!(divergence.invariant.name(), invariant.name());
 }
 
 macro_rules! rejects {

@@ -22,7 +22,7 @@ fn the_report_of_a_resurrected_delete_reads_exactly_so() {
   sha256 expected 3255f0441da3c513cf766b5f55e65af2c3158e4f6729e437537f0d9078f8f734
   sha256 found    387e66c8f991b9b3fac4e15032dafcc7287a01b82a24e15b11d030f02dbf2225"#;
     assert_eq!(divergence.to_string(), expected);
-    assert_eq!(divergence.signature(), "no-resurrection");
+    assert_eq!(divergence.invariant.name(), "no-resurrection");
     // The digests are those of the right header and of the one found.
     assert_eq!(divergence.expected_sha256, s.at(4).sha256());
     assert_eq!(divergence.found_sha256, tip.sha256());
