@@ -5,8 +5,10 @@
 //! block boundary gets a data marker inserted there, so a header can be found
 //! by looking only at block starts, and data never looks like a header.
 //!
-//! Every record is a chunk: `len: u32 BE | crc32c(payload): u32 BE | payload`.
-//! Positions are raw file offsets of the chunk's first byte.
+//! Every record is a chunk: `len: u32 BE | crc32c(pos, payload): u32 BE |
+//! payload`, the checksum binding the chunk's file offset too
+//! ([`checksum_at`]). Positions are raw file offsets of the chunk's first
+//! byte.
 //!
 //! A header is a chunk that starts right after a header marker at a block
 //! start. It holds the format version, update_seq, purge_seq, timestamp, the
@@ -147,11 +149,6 @@ impl Header {
         }
         Ok(header)
     }
-}
-
-/// The CRC32C of `bytes`.
-pub fn checksum(bytes: &[u8]) -> u32 {
-    crc32c::crc32c(bytes)
 }
 
 /// The checksum of a chunk written at `pos`: CRC32C over the position and the
@@ -334,11 +331,6 @@ impl AppendFile {
     /// The raw offset the next byte will be written at.
     pub fn end(&self) -> u64 {
         self.buf_start + self.buf.len() as u64
-    }
-
-    /// Whether anything is waiting in the buffer.
-    pub fn has_pending(&self) -> bool {
-        !self.buf.is_empty()
     }
 
     fn push_logical(&mut self, bytes: &[u8]) {
