@@ -200,8 +200,8 @@ fn torn_write<R: Rng + ?Sized>(
                 TornFill::Old => {
                     // What the unit held before the write: zeroes past the
                     // old end of the file.
-                    for at in lo..hi {
-                        image[at] = before.get(at).copied().unwrap_or(0);
+                    for (at, byte) in image[lo..hi].iter_mut().enumerate() {
+                        *byte = before.get(lo + at).copied().unwrap_or(0);
                     }
                 }
                 TornFill::Zero => image[lo..hi].fill(0),

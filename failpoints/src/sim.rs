@@ -1141,8 +1141,12 @@ impl State {
         crash::apply_op(&mut f.visible, &op);
         f.pending.push(op);
         // A sector wholly rewritten is remapped by the drive.
-        let whole = offset.div_ceil(SECTOR_BYTES)..end / SECTOR_BYTES;
-        let remapped: Vec<u64> = f.bad_sectors.range(whole).copied().collect();
+        let (first, past) = (offset.div_ceil(SECTOR_BYTES), end / SECTOR_BYTES);
+        let remapped: Vec<u64> = if first < past {
+            f.bad_sectors.range(first..past).copied().collect()
+        } else {
+            Vec::new()
+        };
         remapped.iter().for_each(|s| {
             f.bad_sectors.remove(s);
         });
