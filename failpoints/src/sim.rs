@@ -20,10 +20,27 @@
 //! | crash, [`CrashMode::KeepSubset`]: any subset of unsynced writes/`set_len`s, applied in any order; a prefix of each directory's unsynced entry changes | same | survive |
 //! | crash, [`CrashMode::Torn`]: as `KeepSubset`, and surviving writes torn at 512-byte sectors, lost sectors old, zeroed or garbage | same | survive: checksums reject torn records, recovery falls back |
 //! | crash, [`CrashMode::LoseSetLen`]: every unsynced write survives but no unsynced growth or truncation | same | survive: a truncation is durable only once synced |
-//! | a crash while recovering from a crash | arm a new trigger after [`SimVfs::reboot`] | survive, any number of times |
-//! | EIO on `write_all_at`: nothing written | [`FaultConfig`] `eio_write_*` | report it, poison the store, never acknowledge |
-//! | EIO on `sync`, Linux style: the file's unsynced changes are dropped (visible bytes revert to the durable ones) and a later successful `sync` proves nothing | [`FaultConfig`] `eio_sync_*` | report it, poison the store, never retry the fsync as if it had not failed, never acknowledge |
+//! | a crash while recovering from a crash | arm a new trigger after [`SimVfs::reboot`] | survive, any number of times (`recovery-crash-repeated`) |
+//! | a crash undoes a directory's own creation: [`Vfs::create_dir_all`] makes each new directory an unsynced entry of its parent | any crash before the parent's `sync_dir` | fsync every created directory's parent before relying on it (`lost-dir-entry`) |
+//! | no power-safe overwrite: a torn write damages its whole sector or 4 KiB page, synced bytes sharing it included | [`FaultConfig::no_power_safe_overwrite`] with a [`CrashMode::Torn`] crash | never share a sector or page between an acknowledged record and a later write (`tear-whole-sector`, `tear-whole-page`) |
+//! | a sub-sector tear of never-synced bytes: one bit of one surviving unsynced byte flips, in the newest header block if any | [`SimVfs::reboot_with_bitflip_unsynced`] | reject it by checksum and fall back (`tear-unsynced-bitflip`) |
+//! | EIO on `write_all_at`: nothing written | [`FaultConfig`] `eio_write_*` | report it, poison the store, never acknowledge (`eio-write`) |
+//! | EIO on `sync`, Linux style ([`FsyncFailure::KeepPages`], the default): the failed dirty 4 KiB pages stay readable and *clean*; a later successful `sync` does not write them, a write into one dirties the whole page again, a process restart keeps them, a power loss drops them | [`FaultConfig`] `eio_sync_*` | report it, poison the store, never acknowledge; after a restart never accept a header that only the page cache holds without writing it afresh (`fsync-eio-kept-pages`) |
+//! | EIO on `sync`, revert style ([`FsyncFailure::Revert`]): the file's unsynced changes are dropped at once | [`FaultConfig::fsync_failure`] | as above (`fsync-eio-revert`) |
+//! | EIO on read, transient | [`FaultConfig`] `eio_read_*` | fail the operation or the open with a typed I/O error; never take it as the end of the data (`read-eio`) |
+//! | latent sector error: a 512-byte sector reads EIO until a write covers it; survives crashes | [`FaultConfig`] `latent_error_*`, [`SimVfs::add_latent_sector_error`] | as above; keep every revision an operator could salvage from (`latent-sector-error`) |
+//! | ENOSPC past [`FaultConfig::capacity_bytes`] (the sum of file lengths), after a seed-chosen part of the write landed | a write or `set_len` that would grow past it | fail the flush, poison, never acknowledge (`enospc`) |
+//! | short write: a proper prefix lands, then "failed to write whole buffer" (`WriteZero`) | [`FaultConfig`] `short_write_*` | never take it as complete (`short-write`) |
+//! | EIO on `open`, `set_len`, `rename`, `remove`, `sync_dir`: the call does nothing (a failed `sync_dir` leaves the directory's changes pending) | [`FaultConfig`] `eio_*_nth`, `eio_meta_per_million` | fail the operation cleanly; a compaction before its rename aborts, after it poisons (`eio-open`, `eio-set-len`, `eio-rename`, `eio-remove`, `eio-sync-dir`) |
 //! | Windows mode: `rename`/`remove` of a file with a live handle fails with "device or resource busy" | [`FaultConfig::windows_mode`] | fail the compaction switch (or retry after closing) without losing data; the old revision stays authoritative |
+//!
+//! Every injected fault is counted in [`Coverage::faults`] under its
+//! [`crate::FaultKind`] name (in parentheses above); crashes are counted too
+//! (`crash-before-io`, `crash-after-io`, and `recovery-crash-repeated` for a
+//! triggered crash on a disk that already crashed once). Errors are
+//! recognised with [`is_simulated_eio`], [`is_simulated_enospc`],
+//! [`is_simulated_short_write`], [`is_busy`] and [`is_injected_fault`]
+//! (any of them); the crash error with [`is_simulated_crash`].
 //!
 //! From the crash instant on the disk is *frozen*: every call, on the
 //! [`Vfs`] or on any handle, fails with an error saying "simulated crash", so
@@ -31,12 +48,15 @@
 //! [`SimVfs::reboot`] computes the post-crash image (durable = visible =
 //! image, nothing pending), unfreezes, and invalidates every handle opened
 //! before: they keep failing, and only new opens see the image.
+//! A crash can strike before or after any call of any [`IoKind`] (`len` and
+//! `create_dir_all` included), during recovery as well.
 //!
-//! What it deliberately does not model: directories are always durable once
-//! created; renames across directories are refused; `sync_dir` never fails;
-//! reads never fail except when frozen. Overlapping unsynced writes may land
-//! in any order (the older one winning), which is harsher than a page cache;
-//! the append-only engine never overlaps writes within one sync barrier.
+//! What it deliberately does not model: renames across directories are
+//! refused. Overlapping unsynced writes may land in any order (the older one
+//! winning), which is harsher than a page cache; the append-only engine never
+//! overlaps writes within one sync barrier. A failed directory fsync is not
+//! given the page-cache semantics of a failed file fsync (ext4 aborts its
+//! journal instead).
 //!
 //! All randomness comes from the disk's seed through ChaCha8: stream 0 for
 //! fault rates, stream `1 + k` for the image of the `k`-th crash. The same
