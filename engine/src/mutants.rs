@@ -58,11 +58,27 @@ pub enum Mutant {
     /// Strict recovery refuses any bytes after the newest header, such as the
     /// synced bodies of a commit whose header never made it: a clean tail.
     StrictRefusesCleanTail,
+    /// Recovery trusts a header it finds in the page cache once its own
+    /// fsync succeeds (it does not re-append it), although a failed fsync of
+    /// a crashed process may have left that page clean and never written.
+    TrustPageCacheAfterFsyncFailure,
+    /// A commit's first write starts right after the previous header, in
+    /// the header's sector and page, instead of at the next block.
+    CommitSharesHeaderSector,
+    /// Opening a store creates its directory without fsyncing the parent.
+    StoreDirNotSynced,
+    /// Open removes lower revisions before the chosen one has recovered.
+    LowerRevDeletedEarly,
+    /// A write that failed "to write whole buffer" is taken as complete.
+    ShortWriteTakenComplete,
+    /// A read error during recovery's backward scan is taken as the end of
+    /// the readable file: the scan skips the window as if it were garbage.
+    ReadErrorAsEof,
 }
 
 impl Mutant {
     /// Every seeded bug, in SPEC order.
-    pub const ALL: [Mutant; 21] = [
+    pub const ALL: [Mutant; 27] = [
         Mutant::HeaderBeforeDataSync,
         Mutant::HeaderSyncSkipped,
         Mutant::NoDirSyncAfterRename,
@@ -84,6 +100,12 @@ impl Mutant {
         Mutant::CatchupGivesUp,
         Mutant::RecoveryScanStuck,
         Mutant::StrictRefusesCleanTail,
+        Mutant::TrustPageCacheAfterFsyncFailure,
+        Mutant::CommitSharesHeaderSector,
+        Mutant::StoreDirNotSynced,
+        Mutant::LowerRevDeletedEarly,
+        Mutant::ShortWriteTakenComplete,
+        Mutant::ReadErrorAsEof,
     ];
 
     /// A short kebab-case name for command lines and reports.
@@ -110,6 +132,12 @@ impl Mutant {
             Mutant::CatchupGivesUp => "catchup-gives-up",
             Mutant::RecoveryScanStuck => "recovery-scan-stuck",
             Mutant::StrictRefusesCleanTail => "strict-refuses-clean-tail",
+            Mutant::TrustPageCacheAfterFsyncFailure => "trust-page-cache-after-fsync-eio",
+            Mutant::CommitSharesHeaderSector => "commit-shares-header-sector",
+            Mutant::StoreDirNotSynced => "store-dir-not-synced",
+            Mutant::LowerRevDeletedEarly => "lower-rev-deleted-early",
+            Mutant::ShortWriteTakenComplete => "short-write-taken-complete",
+            Mutant::ReadErrorAsEof => "read-error-as-eof",
         }
     }
 

@@ -1,5 +1,37 @@
 //! Opening a file: find the newest header whose checksum and roots verify,
 //! fall back past damaged ones, and durably cut off the tail after it.
+//!
+//! # Never trust the page cache after a failed fsync
+//! On Linux a failed fsync leaves the pages it could not write in the page
+//! cache *marked clean*: reads return the new bytes, a later fsync returns
+//! Ok without writing them, and only a power loss tells. A process that saw
+//! its fsync fail poisons its store and never acknowledges, but it may die
+//! right after (or be restarted), and the next process's recovery then
+//! finds the never-written header in the page cache. Its own fsync would
+//! "succeed", readers would see the commit, and a power cut would take it
+//! back.
+//!
+//! Recovery cannot tell a failed-clean page from a durable one, so it makes
+//! the header it chose durable *by writing it again*: it appends a copy of
+//! the newest valid header (same roots, update_seq and timestamp; its
+//! previous header is the original's previous, so the chain skips the
+//! original) in a fresh block after it, then fsyncs. A fresh write dirties
+//! its page, so the fsync writes it or fails. The copy is an append, never
+//! an overwrite: rewriting the original in place would risk tearing an
+//! acknowledged header on a device without power-safe overwrite. The
+//! header's data needs no copy: the data fsync before the header succeeded
+//! (otherwise the flusher never wrote the header), and the only pages a
+//! failed *header* fsync can leave clean are the header's own block, which
+//! no data shares (see [`crate::format::AppendFile`]). Failed data pages
+//! after a failed *data* fsync carry no header: recovery picks the older
+//! header and truncates them. The cost is one block and nothing else per
+//! open; [`Recovered::end`] is the end of the copy.
+//!
+//! # A read error is not the end of the file
+//! If a read fails during the backward scan (EIO, a latent sector error),
+//! recovery fails with [`Error::Io`]: the unreadable blocks may hold the
+//! newest acknowledged header, and treating them as garbage would truncate
+//! it away durably. The open can be retried once the error clears.
 
 use crate::btree;
 use crate::config::RecoveryPolicy;
@@ -60,8 +92,15 @@ pub fn find_header(file: &Arc<dyn VfsFile>) -> Result<Recovered> {
     while let Some(hi) = next {
         let lo = hi.saturating_sub((SCAN_WINDOW_BLOCKS - 1) * BLOCK_BYTES);
         let mut window = vec![0u8; (hi + 1 - lo) as usize];
-        file.read_exact_at(&mut window, lo)
-            .map_err(Error::io("scan for headers"))?;
+        match file.read_exact_at(&mut window, lo) {
+            Ok(()) => {}
+            // A file shrunk under us reads short: go on with what is left.
+            Err(_) if mutants::active(Mutant::ReadErrorAsEof) => {
+                next = (lo > 0).then(|| lo - BLOCK_BYTES);
+                continue;
+            }
+            Err(e) => return Err(Error::io("scan for headers")(e)),
+        }
         let mut block = hi;
         loop {
             if window[(block - lo) as usize] == MARKER_HEADER {
@@ -133,7 +172,23 @@ pub fn recover(file: &Arc<dyn VfsFile>, policy: RecoveryPolicy) -> Result<Recove
     }
     // Make what recovery chose durable, truncation included: the recovered
     // header may have been found in the page cache of a crashed process, and
-    // once readers saw it a later crash must not take it back.
+    // once readers saw it a later crash must not take it back. A page a
+    // failed fsync left clean is not written by a later fsync: write the
+    // header again, as an append (see the module doc).
+    if let Some(pos) = found.pos {
+        if !mutants::active(Mutant::TrustPageCacheAfterFsyncFailure) {
+            let copy = Header {
+                prev_header: found.header.prev_header,
+                ..found.header.clone()
+            };
+            let mut out = format::AppendFile::new(file.clone(), found.end);
+            let copy_pos = out.append_header(&copy)?;
+            out.write_out()?;
+            debug_assert!(copy_pos > pos);
+            found.pos = Some(copy_pos);
+            found.end = header_end(copy_pos, &copy);
+        }
+    }
     if !mutants::active(Mutant::TruncateNotDurable) {
         file.sync().map_err(Error::io("fsync after recovery"))?;
     }

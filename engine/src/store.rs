@@ -227,6 +227,18 @@ impl Store {
             return Err(Error::Invalid(format!("store name {name:?}")));
         }
         vfs.create_dir_all(&dir).map_err(Error::io("create dir"))?;
+        if !mutants::active(Mutant::StoreDirNotSynced) {
+            // A directory is an entry of its parent, durable only once the
+            // parent is fsynced; `create_dir_all` may have created several
+            // levels, and the open cannot tell which, so every ancestor is
+            // fsynced (cheap, and only at open).
+            for ancestor in dir.ancestors().skip(1) {
+                if !ancestor.as_os_str().is_empty() {
+                    vfs.sync_dir(ancestor)
+                        .map_err(Error::io("fsync parent of store dir"))?;
+                }
+            }
+        }
         let names = vfs.list(&dir).map_err(Error::io("list dir"))?;
         let mut revs = Vec::new();
         let mut others = Vec::new();
@@ -264,7 +276,7 @@ impl Store {
             rev,
             ..OpenReport::default()
         };
-        if !others.is_empty() {
+        let cleanup = |report: &mut OpenReport| -> Result<()> {
             failpoint!("recovery::before_cleanup");
             for other in &others {
                 vfs.remove(&dir.join(other))
@@ -273,7 +285,12 @@ impl Store {
             vfs.sync_dir(&dir)
                 .map_err(Error::io("fsync dir after cleanup"))?;
             failpoint!("recovery::after_cleanup");
-            report.removed = others;
+            report.removed = others.clone();
+            Ok(())
+        };
+        let early_cleanup = mutants::active(Mutant::LowerRevDeletedEarly) && !others.is_empty();
+        if early_cleanup {
+            cleanup(&mut report)?;
         } else {
             // The chosen file's name (just created, or renamed by a
             // compaction whose process crashed) may be only in the page
@@ -281,6 +298,9 @@ impl Store {
             vfs.sync_dir(&dir)
                 .map_err(Error::io("fsync dir after open"))?;
         }
+        // Recover (and verify) the chosen revision before any lower one is
+        // removed: if it cannot be read, the open fails and every lower
+        // revision is still there.
         let Recovered {
             header,
             pos,
@@ -288,6 +308,9 @@ impl Store {
             truncated_bytes,
             damaged_headers,
         } = recovery::recover(&file, config.recovery)?;
+        if !early_cleanup && !others.is_empty() {
+            cleanup(&mut report)?;
+        }
         report.truncated_bytes = truncated_bytes;
         report.damaged_headers = damaged_headers;
         let next_seqno = if mutants::active(Mutant::SeqnoReused) {

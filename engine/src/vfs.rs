@@ -8,13 +8,25 @@
 //! # What the engine assumes of the disk
 //! - A write that returned Ok is *not* durable; only a later `sync` of the same
 //!   file that returned Ok makes it so (and makes the file's length durable).
-//! - A failed `sync` may have dropped the dirty data it was syncing (Linux
-//!   does). A later successful `sync` proves nothing about it, so the engine
-//!   never retries an fsync: it poisons itself and asks to be reopened.
+//! - A failed `sync` may have dropped the dirty data it was syncing, or (as
+//!   Linux does) left it readable in the page cache marked clean, so that a
+//!   later `sync` returns Ok without writing it and only a power loss shows
+//!   it gone, even to a restarted process. A later successful `sync` proves
+//!   nothing about it, so the engine never retries an fsync: it poisons
+//!   itself and asks to be reopened; and recovery writes afresh the header
+//!   it accepts before its own fsync (see [`crate::recovery`]).
 //! - Creating, renaming and unlinking a file are durable only after
-//!   [`Vfs::sync_dir`] of its directory returned Ok.
+//!   [`Vfs::sync_dir`] of its directory returned Ok; creating a directory is
+//!   durable only after `sync_dir` of its parent.
 //! - Writes are atomic at no granularity: a crash may tear a write at any
-//!   512-byte sector, and unsynced writes may reach the disk in any order.
+//!   512-byte sector, and unsynced writes may reach the disk in any order. A
+//!   device without power-safe overwrite may lose the whole sector or 4 KiB
+//!   page a torn write touched, bytes synced before included: the engine
+//!   never appends into the block of an acknowledged header.
+//! - Any call may fail: a read with EIO (once, or for as long as a sector
+//!   is bad), a write with ENOSPC or after landing only in part
+//!   (`write_all_at` then returns an error, and the engine takes nothing
+//!   of it as written), and every metadata call with EIO.
 
 use std::fmt;
 use std::io;

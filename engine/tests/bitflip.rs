@@ -371,7 +371,9 @@ fn chunks(bytes: &[u8]) -> Vec<ChunkAt> {
                 crc: (pos + 5..pos + 9).collect(),
                 payload: (pos + 9..pos + 9 + len).collect(),
             });
-            pos += 9 + len;
+            // The rest of a header's block is never written: the next
+            // chunk starts at the next block (a header's block is its own).
+            pos = (pos / 4096 + 1) * 4096;
             continue;
         }
         let boundary = (pos / 4096 + 1) * 4096;

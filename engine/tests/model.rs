@@ -140,6 +140,18 @@ impl Run {
             report.truncated_bytes == 0 && report.damaged_headers.is_empty(),
             "a clean reopen repaired something: {report:?}"
         );
+        // Recovery makes the tip durable by appending a copy of its header
+        // (a page a crashed process's failed fsync left clean is never
+        // written by a later fsync): the same commit, at a new position.
+        if let Some(last) = self.history.last_mut() {
+            let tip = eng("snapshot", store.snapshot())?.header_pos();
+            ensure!(
+                tip.is_some_and(|t| t > last.pos),
+                "reopen left the tip at {tip:?}, the last commit was at {}",
+                last.pos
+            );
+            last.pos = tip.unwrap_or(last.pos);
+        }
         self.store = Some(store);
         self.model.reopened();
         self.check_all()

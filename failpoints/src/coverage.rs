@@ -17,6 +17,8 @@ pub struct Coverage {
     pub crashes: BTreeMap<String, u64>,
     /// I/O trigger (`before::<kind>` or `after::<kind>`) -> crashes taken there.
     pub io_crashes: BTreeMap<String, u64>,
+    /// Injected fault ([`crate::FaultKind::name`]) -> times injected.
+    pub faults: BTreeMap<String, u64>,
 }
 
 impl Coverage {
@@ -26,6 +28,7 @@ impl Coverage {
             (&mut self.hits, &other.hits),
             (&mut self.crashes, &other.crashes),
             (&mut self.io_crashes, &other.io_crashes),
+            (&mut self.faults, &other.faults),
         ] {
             for (name, n) in theirs {
                 *mine.entry(name.clone()).or_insert(0) += n;
@@ -35,7 +38,28 @@ impl Coverage {
 
     /// Whether nothing was counted.
     pub fn is_empty(&self) -> bool {
-        self.hits.is_empty() && self.crashes.is_empty() && self.io_crashes.is_empty()
+        self.hits.is_empty()
+            && self.crashes.is_empty()
+            && self.io_crashes.is_empty()
+            && self.faults.is_empty()
+    }
+
+    /// Times `kind` was injected.
+    pub fn injected(&self, kind: crate::FaultKind) -> u64 {
+        self.faults.get(kind.name()).copied().unwrap_or(0)
+    }
+
+    /// Fault kinds never injected, in [`crate::FaultKind::ALL`] order.
+    pub fn uninjected(&self) -> Vec<&'static str> {
+        crate::FaultKind::ALL
+            .into_iter()
+            .map(crate::FaultKind::name)
+            .filter(|n| !self.faults.contains_key(*n))
+            .collect()
+    }
+
+    pub(crate) fn injected_fault(&mut self, kind: crate::FaultKind) {
+        *self.faults.entry(kind.name().to_owned()).or_insert(0) += 1;
     }
 
     /// Catalog failpoints never hit, in catalog order.
@@ -64,7 +88,7 @@ impl Coverage {
         *self.io_crashes.entry(key).or_insert(0) += 1;
     }
 
-    /// `{"hits":{..},"crashes":{..},"io_crashes":{..}}`, keys sorted.
+    /// `{"hits":{..},"crashes":{..},"io_crashes":{..},"faults":{..}}`, keys sorted.
     pub fn to_json(&self) -> String {
         let mut out = String::from("{");
         for (i, (section, map)) in self.sections().into_iter().enumerate() {
@@ -85,7 +109,7 @@ impl Coverage {
     }
 
     /// One `<section> <name> <count>` line per counter (sections `hit`,
-    /// `crash`, `io_crash`), for reports and for [`Coverage::from_text`].
+    /// `crash`, `io_crash`, `fault`), for reports and for [`Coverage::from_text`].
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for (section, map) in self.sections() {
@@ -116,6 +140,7 @@ impl Coverage {
                 "hit" => &mut cov.hits,
                 "crash" => &mut cov.crashes,
                 "io_crash" => &mut cov.io_crashes,
+                "fault" => &mut cov.faults,
                 _ => return Err(bad()),
             };
             *map.entry(name.to_owned()).or_insert(0) += n;
@@ -123,11 +148,12 @@ impl Coverage {
         Ok(cov)
     }
 
-    fn sections(&self) -> [(&'static str, &BTreeMap<String, u64>); 3] {
+    fn sections(&self) -> [(&'static str, &BTreeMap<String, u64>); 4] {
         [
             ("hits", &self.hits),
             ("crashes", &self.crashes),
             ("io_crashes", &self.io_crashes),
+            ("faults", &self.faults),
         ]
     }
 }
@@ -136,6 +162,7 @@ fn text_section(json_section: &str) -> &'static str {
     match json_section {
         "hits" => "hit",
         "crashes" => "crash",
+        "faults" => "fault",
         _ => "io_crash",
     }
 }
@@ -168,6 +195,7 @@ mod tests {
         cov.hit("compact::start");
         cov.crashed_at("compact::start");
         cov.crashed_at_io("before::sync".into());
+        cov.injected_fault(crate::FaultKind::ShortWrite);
         cov
     }
 
@@ -178,6 +206,7 @@ mod tests {
         assert_eq!(a.hits["flush::before_bodies"], 4);
         assert_eq!(a.crashes["compact::start"], 2);
         assert_eq!(a.io_crashes["before::sync"], 2);
+        assert_eq!(a.injected(crate::FaultKind::ShortWrite), 2);
     }
 
     #[test]
@@ -195,7 +224,8 @@ mod tests {
         assert_eq!(
             cov.to_json(),
             "{\"hits\":{\"compact::start\":1,\"flush::before_bodies\":2,\"we\\\"ird\":1},\
-             \"crashes\":{\"compact::start\":1},\"io_crashes\":{\"before::sync\":1}}"
+             \"crashes\":{\"compact::start\":1},\"io_crashes\":{\"before::sync\":1},\
+             \"faults\":{\"short-write\":1}}"
         );
     }
 

@@ -10,11 +10,18 @@ use std::fmt;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
+use crate::fault::TearUnit;
+
 /// Torn writes are torn at this granularity: a disk writes a 512-byte sector
 /// entirely or not at all, but a longer write may reach the disk in part.
 /// Sectors are aligned to absolute file offsets (sector `k` is the bytes
 /// `k * 512 .. (k + 1) * 512`).
 pub const SECTOR_BYTES: u64 = 512;
+
+/// The page-cache page: a failed fsync's kept pages, and the tear unit of
+/// [`crate::TearUnit::Page`], are tracked at this granularity, aligned to
+/// absolute file offsets like sectors.
+pub const PAGE_BYTES: u64 = 4096;
 
 /// What the lost sectors of a torn write hold after the crash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,8 +56,11 @@ pub enum CrashMode {
     /// As [`CrashMode::KeepSubset`], and each surviving write may be torn:
     /// a seed-chosen subset of its 512-byte sectors reaches the disk, the
     /// others hold [`TornFill`]. A torn write still extends the file to its
-    /// end. The fill touches only the bytes the write covered, never bytes
-    /// outside it, so a torn append cannot damage what was synced before it.
+    /// end. On a device with power-safe overwrite (the default) the fill
+    /// touches only the bytes the write covered, so a torn append cannot
+    /// damage what was synced before it; without it
+    /// ([`crate::FaultConfig::no_power_safe_overwrite`]) a lost sector (or
+    /// page) is damaged whole, neighbouring synced bytes included.
     Torn {
         /// What the lost sectors hold.
         fill: TornFill,
@@ -143,30 +153,66 @@ fn write_at(image: &mut Vec<u8>, start: usize, bytes: &[u8]) {
     image[start..end].copy_from_slice(bytes);
 }
 
-/// A write of which each sector reaches the disk with probability 1/2.
+/// What the tears of one crash image did, for the fault counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TearStats {
+    /// Lost units that damaged bytes outside the write (no power-safe
+    /// overwrite), by sector.
+    pub(crate) whole_sectors: u64,
+    /// The same, by page.
+    pub(crate) whole_pages: u64,
+}
+
+/// A write of which each sector (or each unit of `whole`) reaches the disk
+/// with probability 1/2. A lost piece holds `fill`; with `whole` set, the
+/// lost piece is the whole aligned unit, bytes outside the write included
+/// (clipped to the image's length: a unit past the end of the file has no
+/// bytes to damage).
 fn torn_write<R: Rng + ?Sized>(
     image: &mut Vec<u8>,
     start: usize,
     bytes: &[u8],
     fill: TornFill,
+    whole: Option<TearUnit>,
+    stats: &mut TearStats,
     rng: &mut R,
 ) {
-    let sector = SECTOR_BYTES as usize;
+    let unit = whole.map_or(SECTOR_BYTES, TearUnit::bytes) as usize;
     let end = start + bytes.len();
+    let before = image.clone();
     if image.len() < end {
         image.resize(end, 0);
     }
     let mut pos = start;
     while pos < end {
-        let piece_end = ((pos / sector + 1) * sector).min(end);
-        let piece = &mut image[pos..piece_end];
+        let unit_start = pos / unit * unit;
+        let piece_end = ((pos / unit + 1) * unit).min(end);
         if rng.gen_bool(0.5) {
-            piece.copy_from_slice(&bytes[pos - start..piece_end - start]);
+            image[pos..piece_end].copy_from_slice(&bytes[pos - start..piece_end - start]);
         } else {
+            // The range the loss damages: the write's piece, or the whole
+            // unit when the device has no power-safe overwrite.
+            let (lo, hi) = match whole {
+                Some(_) => (unit_start, (unit_start + unit).min(image.len())),
+                None => (pos, piece_end),
+            };
             match fill {
-                TornFill::Old => {}
-                TornFill::Zero => piece.fill(0),
-                TornFill::Garbage => rng.fill_bytes(piece),
+                TornFill::Old => {
+                    // What the unit held before the write: zeroes past the
+                    // old end of the file.
+                    for (at, byte) in image[lo..hi].iter_mut().enumerate() {
+                        *byte = before.get(lo + at).copied().unwrap_or(0);
+                    }
+                }
+                TornFill::Zero => image[lo..hi].fill(0),
+                TornFill::Garbage => rng.fill_bytes(&mut image[lo..hi]),
+            }
+            if (lo < start || hi > end) && fill != TornFill::Old {
+                match whole {
+                    Some(TearUnit::Sector) => stats.whole_sectors += 1,
+                    Some(TearUnit::Page) => stats.whole_pages += 1,
+                    None => {}
+                }
             }
         }
         pos = piece_end;
@@ -192,6 +238,8 @@ pub(crate) fn file_image<R: Rng + ?Sized>(
     durable: &[u8],
     pending: &[FileOp],
     mode: CrashMode,
+    whole: Option<TearUnit>,
+    stats: &mut TearStats,
     rng: &mut R,
 ) -> Vec<u8> {
     let mut image = durable.to_vec();
@@ -209,7 +257,7 @@ pub(crate) fn file_image<R: Rng + ?Sized>(
             for op in subset_reordered(pending, rng) {
                 match op {
                     FileOp::Write { offset, bytes } if rng.gen_bool(0.5) => {
-                        torn_write(&mut image, *offset as usize, bytes, fill, rng);
+                        torn_write(&mut image, *offset as usize, bytes, fill, whole, stats, rng);
                     }
                     _ => apply_op(&mut image, op),
                 }
@@ -267,10 +315,42 @@ mod tests {
         for seed in 0..200 {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             for fill in [TornFill::Old, TornFill::Zero, TornFill::Garbage] {
-                let image = file_image(&durable, &pending, CrashMode::Torn { fill }, &mut rng);
+                let mut stats = TearStats::default();
+                let mode = CrashMode::Torn { fill };
+                let image = file_image(&durable, &pending, mode, None, &mut stats, &mut rng);
                 assert!(image[..100].iter().all(|&b| b == b'D'));
                 assert!(image.len() == 100 || image.len() == 1100);
+                assert_eq!(stats, TearStats::default());
             }
+        }
+    }
+
+    #[test]
+    fn without_power_safe_overwrite_a_tear_damages_the_whole_unit() {
+        // Durable 100 bytes of 'D', then an unsynced append of 1000 bytes:
+        // when the first sector of the append is lost, the synced bytes of
+        // that sector are zeroed too.
+        let durable = vec![b'D'; 100];
+        let pending = [FileOp::Write {
+            offset: 100,
+            bytes: vec![b'a'; 1000],
+        }];
+        for unit in [TearUnit::Sector, TearUnit::Page] {
+            let mut damaged = 0;
+            for seed in 0..64 {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let mut stats = TearStats::default();
+                let mode = CrashMode::Torn {
+                    fill: TornFill::Zero,
+                };
+                let image = file_image(&durable, &pending, mode, Some(unit), &mut stats, &mut rng);
+                if image.len() < 100 || image[..100] != durable[..] {
+                    damaged += 1;
+                    assert!(image[..100].iter().all(|&b| b == 0), "zeroed whole");
+                    assert!(stats.whole_sectors + stats.whole_pages > 0);
+                }
+            }
+            assert!(damaged > 0, "{unit:?}: no seed tore the shared unit");
         }
     }
 }

@@ -6,7 +6,11 @@
 //!   [`CrashTrigger`] says when a crash strikes (Nth failpoint hit, Nth I/O
 //!   call of an [`IoKind`]); [`SimVfs::reboot`] turns the disk into its
 //!   post-crash image, and a new trigger can crash the recovery too.
-//! - [`FaultConfig`]: EIO on write or fsync, and Windows' busy rename/unlink.
+//! - [`FaultConfig`]: errors on every call (EIO on read, write, fsync, open,
+//!   `set_len`, rename, remove and directory fsync; latent sector errors;
+//!   ENOSPC; short writes), Linux's fsync-failure semantics, no power-safe
+//!   overwrite, and Windows' busy rename/unlink. Every injected fault is
+//!   counted per [`FaultKind`] in [`Coverage::faults`].
 //! - [`bind_thread`] routes the engine's `failpoint!`s (through
 //!   `fail::cfg_callback`) to the disk bound to the calling thread, which
 //!   counts them in its [`Coverage`].
@@ -28,7 +32,10 @@ pub use bind::{
     ThreadBinding,
 };
 pub use coverage::Coverage;
-pub use crash::{CrashMode, TornFill, SECTOR_BYTES};
-pub use fault::FaultConfig;
-pub use sim::{is_busy, is_simulated_crash, is_simulated_eio, FileInfo, SimVfs, MAX_FILE_BYTES};
+pub use crash::{CrashMode, TornFill, PAGE_BYTES, SECTOR_BYTES};
+pub use fault::{FaultConfig, FaultKind, FsyncFailure, TearUnit};
+pub use sim::{
+    is_busy, is_injected_fault, is_simulated_crash, is_simulated_eio, is_simulated_enospc,
+    is_simulated_short_write, FileInfo, SimVfs, MAX_FILE_BYTES,
+};
 pub use trigger::{ArmError, CrashCause, CrashRecord, CrashTrigger, IoCounts, IoKind};

@@ -20,10 +20,27 @@
 //! | crash, [`CrashMode::KeepSubset`]: any subset of unsynced writes/`set_len`s, applied in any order; a prefix of each directory's unsynced entry changes | same | survive |
 //! | crash, [`CrashMode::Torn`]: as `KeepSubset`, and surviving writes torn at 512-byte sectors, lost sectors old, zeroed or garbage | same | survive: checksums reject torn records, recovery falls back |
 //! | crash, [`CrashMode::LoseSetLen`]: every unsynced write survives but no unsynced growth or truncation | same | survive: a truncation is durable only once synced |
-//! | a crash while recovering from a crash | arm a new trigger after [`SimVfs::reboot`] | survive, any number of times |
-//! | EIO on `write_all_at`: nothing written | [`FaultConfig`] `eio_write_*` | report it, poison the store, never acknowledge |
-//! | EIO on `sync`, Linux style: the file's unsynced changes are dropped (visible bytes revert to the durable ones) and a later successful `sync` proves nothing | [`FaultConfig`] `eio_sync_*` | report it, poison the store, never retry the fsync as if it had not failed, never acknowledge |
+//! | a crash while recovering from a crash | arm a new trigger after [`SimVfs::reboot`] | survive, any number of times (`recovery-crash-repeated`) |
+//! | a crash undoes a directory's own creation: [`Vfs::create_dir_all`] makes each new directory an unsynced entry of its parent | any crash before the parent's `sync_dir` | fsync every created directory's parent before relying on it (`lost-dir-entry`) |
+//! | no power-safe overwrite: a torn write damages its whole sector or 4 KiB page, synced bytes sharing it included | [`FaultConfig::no_power_safe_overwrite`] with a [`CrashMode::Torn`] crash | never share a sector or page between an acknowledged record and a later write (`tear-whole-sector`, `tear-whole-page`) |
+//! | a sub-sector tear of never-synced bytes: one bit of one surviving unsynced byte flips, in the newest header block if any | [`SimVfs::reboot_with_bitflip_unsynced`] | reject it by checksum and fall back (`tear-unsynced-bitflip`) |
+//! | EIO on `write_all_at`: nothing written | [`FaultConfig`] `eio_write_*` | report it, poison the store, never acknowledge (`eio-write`) |
+//! | EIO on `sync`, Linux style ([`FsyncFailure::KeepPages`], the default): the failed dirty 4 KiB pages stay readable and *clean*; a later successful `sync` does not write them, a write into one dirties the whole page again, a process restart keeps them, a power loss drops them | [`FaultConfig`] `eio_sync_*` | report it, poison the store, never acknowledge; after a restart never accept a header that only the page cache holds without writing it afresh (`fsync-eio-kept-pages`) |
+//! | EIO on `sync`, revert style ([`FsyncFailure::Revert`]): the file's unsynced changes are dropped at once | [`FaultConfig::fsync_failure`] | as above (`fsync-eio-revert`) |
+//! | EIO on read, transient | [`FaultConfig`] `eio_read_*` | fail the operation or the open with a typed I/O error; never take it as the end of the data (`read-eio`) |
+//! | latent sector error: a 512-byte sector reads EIO until a write covers it; survives crashes | [`FaultConfig`] `latent_error_*`, [`SimVfs::add_latent_sector_error`] | as above; keep every revision an operator could salvage from (`latent-sector-error`) |
+//! | ENOSPC past [`FaultConfig::capacity_bytes`] (the sum of file lengths), after a seed-chosen part of the write landed | a write or `set_len` that would grow past it | fail the flush, poison, never acknowledge (`enospc`) |
+//! | short write: a proper prefix lands, then "failed to write whole buffer" (`WriteZero`) | [`FaultConfig`] `short_write_*` | never take it as complete (`short-write`) |
+//! | EIO on `open`, `set_len`, `rename`, `remove`, `sync_dir`: the call does nothing (a failed `sync_dir` leaves the directory's changes pending) | [`FaultConfig`] `eio_*_nth`, `eio_meta_per_million` | fail the operation cleanly; a compaction before its rename aborts, after it poisons (`eio-open`, `eio-set-len`, `eio-rename`, `eio-remove`, `eio-sync-dir`) |
 //! | Windows mode: `rename`/`remove` of a file with a live handle fails with "device or resource busy" | [`FaultConfig::windows_mode`] | fail the compaction switch (or retry after closing) without losing data; the old revision stays authoritative |
+//!
+//! Every injected fault is counted in [`Coverage::faults`] under its
+//! [`crate::FaultKind`] name (in parentheses above); crashes are counted too
+//! (`crash-before-io`, `crash-after-io`, and `recovery-crash-repeated` for a
+//! triggered crash on a disk that already crashed once). Errors are
+//! recognised with [`is_simulated_eio`], [`is_simulated_enospc`],
+//! [`is_simulated_short_write`], [`is_busy`] and [`is_injected_fault`]
+//! (any of them); the crash error with [`is_simulated_crash`].
 //!
 //! From the crash instant on the disk is *frozen*: every call, on the
 //! [`Vfs`] or on any handle, fails with an error saying "simulated crash", so
@@ -31,12 +48,15 @@
 //! [`SimVfs::reboot`] computes the post-crash image (durable = visible =
 //! image, nothing pending), unfreezes, and invalidates every handle opened
 //! before: they keep failing, and only new opens see the image.
+//! A crash can strike before or after any call of any [`IoKind`] (`len` and
+//! `create_dir_all` included), during recovery as well.
 //!
-//! What it deliberately does not model: directories are always durable once
-//! created; renames across directories are refused; `sync_dir` never fails;
-//! reads never fail except when frozen. Overlapping unsynced writes may land
-//! in any order (the older one winning), which is harsher than a page cache;
-//! the append-only engine never overlaps writes within one sync barrier.
+//! What it deliberately does not model: renames across directories are
+//! refused. Overlapping unsynced writes may land in any order (the older one
+//! winning), which is harsher than a page cache; the append-only engine never
+//! overlaps writes within one sync barrier. A failed directory fsync is not
+//! given the page-cache semantics of a failed file fsync (ext4 aborts its
+//! journal instead).
 //!
 //! All randomness comes from the disk's seed through ChaCha8: stream 0 for
 //! fault rates, stream `1 + k` for the image of the `k`-th crash. The same
@@ -53,8 +73,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
-use crate::crash::{self, CrashMode, FileOp};
-use crate::fault::{FaultConfig, FaultCounters};
+use crate::crash::{self, CrashMode, FileOp, TearStats, PAGE_BYTES, SECTOR_BYTES};
+use crate::fault::{FaultConfig, FaultCounters, FaultKind, FsyncFailure};
 use crate::trigger::{ArmError, Armed, CrashCause, CrashRecord, CrashTrigger, IoCounts, IoKind};
 use crate::Coverage;
 
@@ -66,6 +86,8 @@ type FileId = u64;
 
 const CRASH_TAG: &str = "simulated crash";
 const EIO_TAG: &str = "simulated EIO";
+const ENOSPC_TAG: &str = "simulated ENOSPC";
+const SHORT_TAG: &str = "simulated short write";
 const BUSY_TAG: &str = "device or resource busy";
 
 /// Whether `err` (or an error whose message wraps it) is the error every
@@ -74,9 +96,35 @@ pub fn is_simulated_crash(err: &io::Error) -> bool {
     err.to_string().contains(CRASH_TAG)
 }
 
-/// Whether `err` is an EIO injected by [`FaultConfig`].
+/// Whether `err` is an EIO injected by [`FaultConfig`], of any kind: on
+/// read (transient or a latent bad sector), write, fsync, open, `set_len`,
+/// rename, remove or directory fsync.
 pub fn is_simulated_eio(err: &io::Error) -> bool {
     err.to_string().contains(EIO_TAG)
+}
+
+/// Whether `err` is an ENOSPC injected by [`FaultConfig::capacity_bytes`]
+/// (its kind is `StorageFull` where the toolchain has it; its message says
+/// "No space left on device (os error 28)" either way).
+pub fn is_simulated_enospc(err: &io::Error) -> bool {
+    let msg = err.to_string();
+    msg.contains(ENOSPC_TAG) || err.raw_os_error() == Some(28) || msg.contains("(os error 28)")
+}
+
+/// Whether `err` is a short write injected by [`FaultConfig`] (part of the
+/// bytes landed, then the call failed).
+pub fn is_simulated_short_write(err: &io::Error) -> bool {
+    err.to_string().contains(SHORT_TAG)
+}
+
+/// Whether `err` is any fault [`FaultConfig`] injects: EIO of any kind,
+/// ENOSPC, a short write, or Windows mode's "device or resource busy".
+/// A crash is not a fault in this sense; see [`is_simulated_crash`].
+pub fn is_injected_fault(err: &io::Error) -> bool {
+    is_simulated_eio(err)
+        || is_simulated_enospc(err)
+        || is_simulated_short_write(err)
+        || is_busy(err)
 }
 
 /// Whether `err` is Windows mode's "device or resource busy".
@@ -99,6 +147,31 @@ fn eio_error(what: &str, path: &Path) -> io::Error {
         "{EIO_TAG}: {what} of {} failed: Input/output error (os error 5)",
         path.display()
     ))
+}
+
+fn enospc_error(path: &Path, landed: usize) -> io::Error {
+    io::Error::other(format!(
+        "{ENOSPC_TAG}: write to {} failed after {landed} bytes: No space left on device (os error 28)",
+        path.display()
+    ))
+}
+
+fn short_write_error(path: &Path, landed: usize, len: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WriteZero,
+        format!(
+            "{SHORT_TAG}: {landed} of {len} bytes written to {}: failed to write whole buffer",
+            path.display()
+        ),
+    )
+}
+
+/// The aligned units of `unit` bytes that `start..end` touches.
+fn units(start: u64, end: u64, unit: u64) -> std::ops::Range<u64> {
+    if end <= start {
+        return 0..0;
+    }
+    start / unit..end.div_ceil(unit)
 }
 
 fn busy_error(what: &str, path: &Path) -> io::Error {
@@ -149,6 +222,12 @@ struct FileState {
     durable: Vec<u8>,
     pending: Vec<FileOp>,
     visible: Vec<u8>,
+    /// Pages ([`PAGE_BYTES`]) whose writeback failed and that the page cache
+    /// keeps *clean*: their visible bytes are not durable and no later
+    /// successful `sync` writes them, until a write dirties them again.
+    failed_pages: BTreeSet<u64>,
+    /// Latent bad sectors ([`SECTOR_BYTES`]): reads touching them fail.
+    bad_sectors: BTreeSet<u64>,
 }
 
 /// One unsynced change to a directory's entries.
@@ -168,6 +247,10 @@ enum DirOp {
         name: String,
         id: FileId,
     },
+    /// A subdirectory `name` was created.
+    MkDir {
+        name: String,
+    },
 }
 
 impl DirOp {
@@ -183,15 +266,17 @@ impl DirOp {
             DirOp::Unlink { name, .. } => {
                 entries.remove(name);
             }
+            DirOp::MkDir { .. } => {}
         }
     }
 
     fn ids(&self) -> impl Iterator<Item = FileId> {
         let (a, b) = match self {
-            DirOp::Create { id, .. } | DirOp::Unlink { id, .. } => (*id, None),
-            DirOp::Rename { id, replaced, .. } => (*id, *replaced),
+            DirOp::Create { id, .. } | DirOp::Unlink { id, .. } => (Some(*id), None),
+            DirOp::Rename { id, replaced, .. } => (Some(*id), *replaced),
+            DirOp::MkDir { .. } => (None, None),
         };
-        std::iter::once(a).chain(b)
+        a.into_iter().chain(b)
     }
 }
 
@@ -367,10 +452,32 @@ impl SimVfs {
     /// and, per the [`CrashMode`] (forced, or chosen from the seed), some of
     /// what was not. Every handle opened before stays dead.
     pub fn reboot(&self) -> CrashRecord {
+        self.reboot_inner(false)
+    }
+
+    /// [`SimVfs::reboot`], then a sub-sector tear of never-synced bytes: in
+    /// each file whose post-crash image kept bytes past its durable length,
+    /// one bit of one such byte flips. The byte is chosen from the seed, in
+    /// the newest header block among those bytes when there is one (a
+    /// block at a 4096-aligned offset whose first byte is
+    /// `engine::format::MARKER_HEADER`: inside its length, checksum or
+    /// first fields), else anywhere among them. Counted as
+    /// `tear-unsynced-bitflip`. This is what a harness used to do by hand
+    /// after a reboot; the sim does it from the crash's own PRNG stream.
+    pub fn reboot_with_bitflip_unsynced(&self) -> CrashRecord {
+        self.reboot_inner(true)
+    }
+
+    fn reboot_inner(&self, bitflip: bool) -> CrashRecord {
         let mut st = self.lock();
         if st.frozen.is_none() {
             st.crash_now(CrashCause::Manual);
         }
+        let unsynced_from: BTreeMap<FileId, usize> = st
+            .files
+            .iter()
+            .map(|(id, f)| (*id, f.durable.len()))
+            .collect();
         let Some(mut record) = st.frozen.take() else {
             unreachable!("crash_now freezes the disk");
         };
@@ -380,6 +487,9 @@ impl SimVfs {
             .forced_mode
             .unwrap_or_else(|| CrashMode::choose(&mut rng));
         st.apply_crash_image(mode, &mut rng);
+        if bitflip {
+            st.bitflip_unsynced(&unsynced_from, &mut rng);
+        }
         record.mode = Some(mode);
         st.crashes.push(record.clone());
         st.epoch += 1;
@@ -514,6 +624,59 @@ impl SimVfs {
         Ok(())
     }
 
+    /// Plant a latent sector error: the 512-byte sector holding `offset` of
+    /// the file at `path` goes bad. Reads touching it fail with EIO (counted
+    /// as `latent-sector-error`) until a write covers the whole sector or a
+    /// truncation drops it; it survives crashes. Not an I/O call.
+    pub fn add_latent_sector_error(&self, path: &Path, offset: u64) -> io::Result<()> {
+        let mut st = self.lock();
+        let (dir, name) = split(path)?;
+        let id = *st
+            .dirs
+            .get(&dir)
+            .and_then(|d| d.visible.get(&name))
+            .ok_or_else(|| not_found("add_latent_sector_error", path))?;
+        st.file_mut(id).bad_sectors.insert(offset / SECTOR_BYTES);
+        Ok(())
+    }
+
+    /// The file's latent bad sectors, as sector indices (offset / 512).
+    pub fn latent_sector_errors(&self, path: &Path) -> Vec<u64> {
+        self.with_file(path, |f| f.bad_sectors.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The file's pages (offset / 4096) that a failed fsync left in the page
+    /// cache marked clean: visible, not durable, and no successful fsync
+    /// will write them until a write dirties them again.
+    pub fn kept_failed_pages(&self, path: &Path) -> Vec<u64> {
+        self.with_file(path, |f| f.failed_pages.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn with_file<T>(&self, path: &Path, read: impl FnOnce(&FileState) -> T) -> Option<T> {
+        let st = self.lock();
+        let (dir, name) = split(path).ok()?;
+        let id = st.dirs.get(&dir)?.visible.get(&name)?;
+        st.files.get(id).map(read)
+    }
+
+    /// Whether directory `dir` exists, and whether its own entry in its
+    /// parent is durable (a root always is).
+    pub fn dir_state(&self, dir: &Path) -> Option<bool> {
+        let st = self.lock();
+        st.dirs.get(dir)?;
+        let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+            return Some(true);
+        };
+        let name = name.to_string_lossy();
+        Some(st.dirs.get(parent).is_none_or(|p| {
+            !p.pending
+                .iter()
+                .any(|op| matches!(op, DirOp::MkDir { name: n } if *n == name))
+        }))
+    }
+
     /// Check that every visible state equals its durable state plus its log
     /// and that every entry names a file. Tests call it; it is O(disk size).
     pub fn verify(&self) -> Result<(), String> {
@@ -523,7 +686,13 @@ impl SimVfs {
             f.pending
                 .iter()
                 .for_each(|op| crash::apply_op(&mut replay, op));
-            if replay != f.visible {
+            // Pages kept clean after a failed fsync are the one place the
+            // page cache may differ from durable + pending (and the length,
+            // when such pages grew or shrank the file).
+            let kept = |at: usize| f.failed_pages.contains(&(at as u64 / PAGE_BYTES));
+            let longest = replay.len().max(f.visible.len());
+            let differs = (0..longest).any(|at| replay.get(at) != f.visible.get(at) && !kept(at));
+            if differs {
                 return Err(format!("file {id}: durable + pending != visible"));
             }
         }
@@ -570,17 +739,6 @@ impl SimVfs {
             return Err(crash_error());
         }
         result
-    }
-
-    /// Refused if frozen or a dead handle's, but not counted.
-    fn uncounted<T>(
-        &self,
-        epoch: Option<u64>,
-        op: impl FnOnce(&mut State) -> io::Result<T>,
-    ) -> io::Result<T> {
-        let mut st = self.lock();
-        st.check_live(epoch)?;
-        op(&mut st)
     }
 
     fn handle_dropped(&self, id: FileId, epoch: u64) {
@@ -656,31 +814,98 @@ impl State {
         match &armed.trigger {
             CrashTrigger::AtFailpoint { name, .. } => self.coverage.crashed_at(name),
             CrashTrigger::AtIo { kind, .. } => {
-                self.coverage.crashed_at_io(format!("before::{kind}"))
+                self.coverage.crashed_at_io(format!("before::{kind}"));
+                self.coverage.injected_fault(FaultKind::CrashBeforeIo);
             }
             CrashTrigger::AfterIo { kind, .. } => {
-                self.coverage.crashed_at_io(format!("after::{kind}"))
+                self.coverage.crashed_at_io(format!("after::{kind}"));
+                self.coverage.injected_fault(FaultKind::CrashAfterIo);
             }
+        }
+        if !self.crashes.is_empty() {
+            self.coverage
+                .injected_fault(FaultKind::RecoveryCrashRepeated);
         }
         self.crash_now(CrashCause::Trigger(armed.trigger));
     }
 
     fn apply_crash_image(&mut self, mode: CrashMode, rng: &mut ChaCha8Rng) {
-        for d in self.dirs.values_mut() {
+        // Directories first: which unsynced entry changes survive, and which
+        // directories whose own creation was never synced in their parent
+        // vanish (with everything in them).
+        let mut lost_dirs: Vec<PathBuf> = Vec::new();
+        let mut lost_entries = 0u64;
+        for (path, d) in self.dirs.iter_mut() {
             let keep = crash::dir_ops_kept(d.pending.len(), mode, rng);
             let mut entries = std::mem::take(&mut d.durable);
             d.pending[..keep]
                 .iter()
                 .for_each(|op| op.apply(&mut entries));
+            for op in &d.pending[keep..] {
+                lost_entries += 1;
+                if let DirOp::MkDir { name } = op {
+                    lost_dirs.push(path.join(name));
+                }
+            }
             d.pending.clear();
             d.visible = entries.clone();
             d.durable = entries;
         }
+        for _ in 0..lost_entries {
+            self.coverage.injected_fault(FaultKind::LostDirEntry);
+        }
+        if !lost_dirs.is_empty() {
+            self.dirs
+                .retain(|path, _| !lost_dirs.iter().any(|lost| path.starts_with(lost)));
+        }
+        let whole = self.faults.no_power_safe_overwrite;
+        let mut stats = TearStats::default();
         for f in self.files.values_mut() {
-            let image = crash::file_image(&f.durable, &f.pending, mode, rng);
+            let image = crash::file_image(&f.durable, &f.pending, mode, whole, &mut stats, rng);
             f.pending.clear();
+            // A power loss empties the page cache: kept failed pages are gone.
+            f.failed_pages.clear();
+            let sectors = (image.len() as u64).div_ceil(SECTOR_BYTES);
+            f.bad_sectors.retain(|s| *s < sectors);
             f.visible = image.clone();
             f.durable = image;
+        }
+        for _ in 0..stats.whole_sectors {
+            self.coverage.injected_fault(FaultKind::TearWholeSector);
+        }
+        for _ in 0..stats.whole_pages {
+            self.coverage.injected_fault(FaultKind::TearWholePage);
+        }
+    }
+
+    /// Flip one bit of one byte past each file's pre-crash durable length
+    /// that survived into the image (see
+    /// [`SimVfs::reboot_with_bitflip_unsynced`]).
+    fn bitflip_unsynced(&mut self, unsynced_from: &BTreeMap<FileId, usize>, rng: &mut ChaCha8Rng) {
+        let block = PAGE_BYTES as usize;
+        let mut flips = 0u64;
+        for (id, f) in self.files.iter_mut() {
+            let Some(&from) = unsynced_from.get(id) else {
+                continue;
+            };
+            let len = f.visible.len();
+            if len <= from {
+                continue;
+            }
+            let newest_header = (from..len)
+                .rev()
+                .find(|at| at % block == 0 && f.visible[*at] == engine::format::MARKER_HEADER);
+            let at = match newest_header {
+                Some(h) => (h + 1 + rng.gen_range(0..40usize)).min(len - 1),
+                None => rng.gen_range(from..len),
+            };
+            let bit = rng.gen_range(0..8u32);
+            f.visible[at] ^= 1 << bit;
+            f.durable[at] ^= 1 << bit;
+            flips += 1;
+        }
+        for _ in 0..flips {
+            self.coverage.injected_fault(FaultKind::TearUnsyncedBitflip);
         }
     }
 
@@ -712,11 +937,34 @@ impl State {
         self.files.retain(|id, _| live.contains(id));
     }
 
+    /// Create `dir` and its ancestors, durably (for [`SimVfs::put_file`]).
     fn record_dir(&mut self, dir: &Path) {
         for a in dir.ancestors() {
             if !a.as_os_str().is_empty() {
                 self.dirs.entry(a.to_path_buf()).or_default();
             }
+        }
+    }
+
+    /// `create_dir_all`: each missing directory becomes an unsynced entry of
+    /// its parent; a root (a path without a parent) always exists.
+    fn create_dirs(&mut self, dir: &Path) {
+        let mut missing: Vec<&Path> = dir
+            .ancestors()
+            .filter(|a| !a.as_os_str().is_empty())
+            .take_while(|a| !self.dirs.contains_key(*a))
+            .collect();
+        missing.reverse();
+        for a in missing {
+            let parent = a.parent().filter(|p| !p.as_os_str().is_empty());
+            if let (Some(parent), Some(name)) = (parent, a.file_name()) {
+                if let Some(p) = self.dirs.get_mut(parent) {
+                    p.pending.push(DirOp::MkDir {
+                        name: name.to_string_lossy().into_owned(),
+                    });
+                }
+            }
+            self.dirs.insert(a.to_path_buf(), DirState::default());
         }
     }
 
@@ -727,8 +975,8 @@ impl State {
             id,
             FileState {
                 durable: bytes.clone(),
-                pending: Vec::new(),
                 visible: bytes,
+                ..FileState::default()
             },
         );
         id
@@ -745,22 +993,80 @@ impl State {
         per_million > 0 && self.fault_rng.gen_range(0..1_000_000) < per_million
     }
 
+    /// Whether this call (the `count`-th of its kind) fails: its `nth`, or
+    /// a draw at `rate`.
+    fn fails(&mut self, count: u64, nth: Option<u64>, rate: u32) -> bool {
+        self.roll(rate) || nth == Some(count)
+    }
+
     fn eio_on_write(&mut self) -> bool {
         self.fault_counters.writes += 1;
-        let nth = self.faults.eio_write_nth == Some(self.fault_counters.writes);
-        let rate = self.faults.eio_write_per_million;
-        self.roll(rate) || nth
+        let n = self.fault_counters.writes;
+        self.fails(
+            n,
+            self.faults.eio_write_nth,
+            self.faults.eio_write_per_million,
+        )
     }
 
     fn eio_on_sync(&mut self) -> bool {
         self.fault_counters.syncs += 1;
-        let nth = self.faults.eio_sync_nth == Some(self.fault_counters.syncs);
-        let rate = self.faults.eio_sync_per_million;
-        self.roll(rate) || nth
+        let n = self.fault_counters.syncs;
+        self.fails(
+            n,
+            self.faults.eio_sync_nth,
+            self.faults.eio_sync_per_million,
+        )
+    }
+
+    /// EIO on a metadata call: `kind`'s counter, its `nth`, the shared rate.
+    fn eio_on_meta(&mut self, kind: IoKind) -> bool {
+        let c = &mut self.fault_counters;
+        let (count, nth, fault) = match kind {
+            IoKind::Open => {
+                c.opens += 1;
+                (c.opens, self.faults.eio_open_nth, FaultKind::EioOpen)
+            }
+            IoKind::SetLen => {
+                c.set_lens += 1;
+                (
+                    c.set_lens,
+                    self.faults.eio_set_len_nth,
+                    FaultKind::EioSetLen,
+                )
+            }
+            IoKind::Rename => {
+                c.renames += 1;
+                (c.renames, self.faults.eio_rename_nth, FaultKind::EioRename)
+            }
+            IoKind::Remove => {
+                c.removes += 1;
+                (c.removes, self.faults.eio_remove_nth, FaultKind::EioRemove)
+            }
+            IoKind::SyncDir => {
+                c.sync_dirs += 1;
+                (
+                    c.sync_dirs,
+                    self.faults.eio_sync_dir_nth,
+                    FaultKind::EioSyncDir,
+                )
+            }
+            _ => return false,
+        };
+        let failed = self.fails(count, nth, self.faults.eio_meta_per_million);
+        if failed {
+            self.coverage.injected_fault(fault);
+        }
+        failed
     }
 
     fn busy(&self, id: FileId) -> bool {
         self.faults.windows_mode && self.open_handles.contains_key(&id)
+    }
+
+    /// Bytes on the disk: every file's length.
+    fn used_bytes(&self) -> u64 {
+        self.files.values().map(|f| f.visible.len() as u64).sum()
     }
 
     fn open(&mut self, path: &Path, mode: OpenMode) -> io::Result<(u64, FileId)> {
@@ -772,9 +1078,15 @@ impl State {
             .visible
             .get(&name)
             .copied();
-        let id = match (existing, mode) {
-            (Some(id), _) => id,
-            (None, OpenMode::Create) => {
+        if existing.is_none() && mode != OpenMode::Create {
+            return Err(not_found("open", path));
+        }
+        if self.eio_on_meta(IoKind::Open) {
+            return Err(eio_error("open", path));
+        }
+        let id = match existing {
+            Some(id) => id,
+            None => {
                 let id = self.new_file(Vec::new());
                 let Some(d) = self.dirs.get_mut(&dir) else {
                     unreachable!("looked up above");
@@ -783,67 +1095,207 @@ impl State {
                 d.pending.push(DirOp::Create { name, id });
                 id
             }
-            (None, OpenMode::Read | OpenMode::ReadWrite) => return Err(not_found("open", path)),
         };
         *self.open_handles.entry(id).or_insert(0) += 1;
         Ok((self.epoch, id))
     }
 
-    fn read(&mut self, id: FileId, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let f = self.file_mut(id);
+    fn read(&mut self, id: FileId, path: &Path, buf: &mut [u8], offset: u64) -> io::Result<()> {
         if buf.is_empty() {
             return Ok(());
         }
+        let visible_len = self.file_mut(id).visible.len();
         let range = usize::try_from(offset)
             .ok()
             .and_then(|start| Some(start..start.checked_add(buf.len())?))
-            .filter(|r| r.end <= f.visible.len())
+            .filter(|r| r.end <= visible_len)
             .ok_or_else(|| {
                 io::Error::new(io::ErrorKind::UnexpectedEof, "failed to fill whole buffer")
             })?;
+        self.fault_counters.reads += 1;
+        let n = self.fault_counters.reads;
+        let sectors = units(range.start as u64, range.end as u64, SECTOR_BYTES);
+        if self.fails(
+            n,
+            self.faults.latent_error_read_nth,
+            self.faults.latent_error_per_million,
+        ) {
+            // One seed-chosen sector under the read goes bad.
+            let sector = self.fault_rng.gen_range(sectors.clone());
+            self.file_mut(id).bad_sectors.insert(sector);
+        }
+        if self
+            .file_mut(id)
+            .bad_sectors
+            .range(sectors.clone())
+            .next()
+            .is_some()
+        {
+            self.coverage.injected_fault(FaultKind::LatentSectorError);
+            return Err(eio_error("read (latent sector error)", path));
+        }
+        if self.fails(
+            n,
+            self.faults.eio_read_nth,
+            self.faults.eio_read_per_million,
+        ) {
+            self.coverage.injected_fault(FaultKind::ReadEio);
+            return Err(eio_error("read", path));
+        }
+        let f = self.file_mut(id);
         buf.copy_from_slice(&f.visible[range]);
         Ok(())
     }
 
-    fn write(&mut self, id: FileId, path: &Path, buf: &[u8], offset: u64) -> io::Result<()> {
-        checked_end(offset, buf.len(), path)?;
-        if self.eio_on_write() {
-            return Err(eio_error("write", path));
-        }
+    /// Log and apply one write the engine made: bytes over latent bad
+    /// sectors remap them; a write into a page kept clean after a failed
+    /// fsync dirties the whole page again (it is logged whole after the
+    /// write, so the next successful sync persists all of it).
+    fn apply_write(&mut self, id: FileId, buf: &[u8], offset: u64) {
+        let end = offset + buf.len() as u64;
+        let f = self.file_mut(id);
         let op = FileOp::Write {
             offset,
             bytes: buf.to_vec(),
         };
-        let f = self.file_mut(id);
         crash::apply_op(&mut f.visible, &op);
         f.pending.push(op);
+        // A sector wholly rewritten is remapped by the drive.
+        let (first, past) = (offset.div_ceil(SECTOR_BYTES), end / SECTOR_BYTES);
+        let remapped: Vec<u64> = if first < past {
+            f.bad_sectors.range(first..past).copied().collect()
+        } else {
+            Vec::new()
+        };
+        remapped.iter().for_each(|s| {
+            f.bad_sectors.remove(s);
+        });
+        let pages: Vec<u64> = f
+            .failed_pages
+            .range(units(offset, end, PAGE_BYTES))
+            .copied()
+            .collect();
+        for page in pages {
+            f.failed_pages.remove(&page);
+            let lo = (page * PAGE_BYTES) as usize;
+            let hi = ((page + 1) * PAGE_BYTES).min(f.visible.len() as u64) as usize;
+            if lo < hi {
+                f.pending.push(FileOp::Write {
+                    offset: lo as u64,
+                    bytes: f.visible[lo..hi].to_vec(),
+                });
+            }
+        }
+    }
+
+    fn write(&mut self, id: FileId, path: &Path, buf: &[u8], offset: u64) -> io::Result<()> {
+        let end = checked_end(offset, buf.len(), path)?;
+        if self.eio_on_write() {
+            self.coverage.injected_fault(FaultKind::EioWrite);
+            return Err(eio_error("write", path));
+        }
+        if let Some(capacity) = self.faults.capacity_bytes {
+            let len = self.file_mut(id).visible.len() as u64;
+            let growth = end.saturating_sub(len);
+            let used = self.used_bytes();
+            if growth > 0 && used + growth > capacity {
+                // Room for part of the growth: a seed-chosen part of it may
+                // land before the error (a short write, then ENOSPC).
+                let room = capacity.saturating_sub(used);
+                let fits = (len + room).saturating_sub(offset).min(buf.len() as u64) as usize;
+                let landed = if fits > 0 {
+                    self.fault_rng.gen_range(0..=fits)
+                } else {
+                    0
+                };
+                if landed > 0 {
+                    self.apply_write(id, &buf[..landed], offset);
+                }
+                self.coverage.injected_fault(FaultKind::Enospc);
+                return Err(enospc_error(path, landed));
+            }
+        }
+        if !buf.is_empty() {
+            let n = self.fault_counters.writes;
+            if self.fails(
+                n,
+                self.faults.short_write_nth,
+                self.faults.short_write_per_million,
+            ) {
+                let landed = self.fault_rng.gen_range(0..buf.len());
+                if landed > 0 {
+                    self.apply_write(id, &buf[..landed], offset);
+                }
+                self.coverage.injected_fault(FaultKind::ShortWrite);
+                return Err(short_write_error(path, landed, buf.len()));
+            }
+        }
+        self.apply_write(id, buf, offset);
         Ok(())
     }
 
     fn set_len(&mut self, id: FileId, path: &Path, len: u64) -> io::Result<()> {
         checked_end(len, 0, path)?;
+        if self.eio_on_meta(IoKind::SetLen) {
+            return Err(eio_error("set_len", path));
+        }
+        if let Some(capacity) = self.faults.capacity_bytes {
+            let growth = len.saturating_sub(self.file_mut(id).visible.len() as u64);
+            if growth > 0 && self.used_bytes() + growth > capacity {
+                self.coverage.injected_fault(FaultKind::Enospc);
+                return Err(enospc_error(path, 0));
+            }
+        }
         let op = FileOp::SetLen { len };
         let f = self.file_mut(id);
         crash::apply_op(&mut f.visible, &op);
         f.pending.push(op);
+        f.failed_pages.retain(|p| p * PAGE_BYTES < len);
+        f.bad_sectors.retain(|s| s * SECTOR_BYTES < len);
         Ok(())
     }
 
     fn sync(&mut self, id: FileId, path: &Path) -> io::Result<()> {
         let failed = self.eio_on_sync();
+        let mode = self.faults.fsync_failure;
         let f = self.file_mut(id);
         if failed {
-            // Linux: the dirty pages are marked clean although they never
-            // reached the disk; once evicted, the old bytes come back. Model
-            // the worst case: they are gone right away.
-            f.pending.clear();
-            f.visible = f.durable.clone();
+            match mode {
+                FsyncFailure::Revert => {
+                    // The dirty pages are dropped at once: the old bytes
+                    // come back.
+                    f.pending.clear();
+                    f.visible = f.durable.clone();
+                    f.failed_pages.clear();
+                    self.coverage.injected_fault(FaultKind::FsyncEioRevert);
+                }
+                FsyncFailure::KeepPages => {
+                    // Linux: the pages stay cached, marked clean although
+                    // they never reached the disk.
+                    let durable_len = f.durable.len() as u64;
+                    for op in std::mem::take(&mut f.pending) {
+                        let (lo, hi) = match op {
+                            FileOp::Write { offset, bytes } => {
+                                (offset, offset + bytes.len() as u64)
+                            }
+                            FileOp::SetLen { len } => (len.min(durable_len), len.max(durable_len)),
+                        };
+                        f.failed_pages.extend(units(lo, hi, PAGE_BYTES));
+                    }
+                    let pages = (f.visible.len() as u64).div_ceil(PAGE_BYTES);
+                    f.failed_pages.retain(|p| *p < pages);
+                    self.coverage.injected_fault(FaultKind::FsyncEioKeptPages);
+                }
+            }
             return Err(eio_error("fsync", path));
         }
         for op in f.pending.drain(..) {
             crash::apply_op(&mut f.durable, &op);
         }
-        debug_assert_eq!(f.durable.len(), f.visible.len());
+        // The inode's size is written whatever the pages: bytes of failed
+        // pages past the old end read as zeroes after a power loss.
+        let visible_len = f.visible.len();
+        f.durable.resize(visible_len, 0);
         Ok(())
     }
 
@@ -878,6 +1330,9 @@ impl State {
         if replaced.is_some_and(|r| self.busy(r)) {
             return Err(busy_error("replace", to));
         }
+        if self.eio_on_meta(IoKind::Rename) {
+            return Err(eio_error("rename", from));
+        }
         let Some(d) = self.dirs.get_mut(&dir) else {
             unreachable!("looked up above");
         };
@@ -902,6 +1357,9 @@ impl State {
         if self.busy(id) {
             return Err(busy_error("remove", path));
         }
+        if self.eio_on_meta(IoKind::Remove) {
+            return Err(eio_error("remove", path));
+        }
         let Some(d) = self.dirs.get_mut(&dir) else {
             unreachable!("looked up above");
         };
@@ -916,10 +1374,15 @@ impl State {
     }
 
     fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
-        let d = self
-            .dirs
-            .get_mut(dir)
-            .ok_or_else(|| not_found("sync_dir", dir))?;
+        if !self.dirs.contains_key(dir) {
+            return Err(not_found("sync_dir", dir));
+        }
+        if self.eio_on_meta(IoKind::SyncDir) {
+            return Err(eio_error("fsync of directory", dir));
+        }
+        let Some(d) = self.dirs.get_mut(dir) else {
+            unreachable!("looked up above");
+        };
         d.durable = d.visible.clone();
         d.pending.clear();
         self.collect_garbage();
@@ -966,7 +1429,7 @@ impl SimFile {
 impl VfsFile for SimFile {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.sim.io(IoKind::Read, Some(self.epoch), |st| {
-            st.read(self.id, buf, offset)
+            st.read(self.id, &self.path, buf, offset)
         })
     }
 
@@ -978,7 +1441,7 @@ impl VfsFile for SimFile {
     }
 
     fn len(&self) -> io::Result<u64> {
-        self.sim.uncounted(Some(self.epoch), |st| {
+        self.sim.io(IoKind::Len, Some(self.epoch), |st| {
             Ok(st.file_mut(self.id).visible.len() as u64)
         })
     }
@@ -1043,9 +1506,12 @@ impl Vfs for SimVfs {
         })
     }
 
+    /// Counted as a `CreateDir`. Each directory it creates is an entry of
+    /// its parent that only the parent's `sync_dir` makes durable: a crash
+    /// before that loses the directory and everything in it.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.uncounted(None, |st| {
-            st.record_dir(dir);
+        self.io(IoKind::CreateDir, None, |st| {
+            st.create_dirs(dir);
             Ok(())
         })
     }

@@ -6,8 +6,9 @@ use std::fmt;
 use crate::crash::CrashMode;
 
 /// The kinds of I/O call the simulated disk counts. [`CrashTrigger`]s count
-/// calls of one kind; `len` and `create_dir_all` are not counted (they fail
-/// after a crash all the same). `Vfs::exists` is a `List`.
+/// calls of one kind, so a crash can strike before or after any call of any
+/// kind, during recovery too. `Vfs::exists` is a `List`. Kinds are appended,
+/// never renumbered: an index into [`IoKind::ALL`] stays what it was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum IoKind {
     /// `Vfs::open`, any mode.
@@ -28,11 +29,16 @@ pub enum IoKind {
     List,
     /// `Vfs::sync_dir` (fsync of a directory).
     SyncDir,
+    /// `VfsFile::len` (an fstat).
+    Len,
+    /// `Vfs::create_dir_all`: each directory it creates is an entry in its
+    /// parent, durable only after the parent's `sync_dir`.
+    CreateDir,
 }
 
 impl IoKind {
     /// Every kind.
-    pub const ALL: [IoKind; 9] = [
+    pub const ALL: [IoKind; 11] = [
         IoKind::Open,
         IoKind::Read,
         IoKind::Write,
@@ -42,6 +48,8 @@ impl IoKind {
         IoKind::Remove,
         IoKind::List,
         IoKind::SyncDir,
+        IoKind::Len,
+        IoKind::CreateDir,
     ];
 
     /// A short snake_case name for command lines and reports.
@@ -56,6 +64,8 @@ impl IoKind {
             IoKind::Remove => "remove",
             IoKind::List => "list",
             IoKind::SyncDir => "sync_dir",
+            IoKind::Len => "len",
+            IoKind::CreateDir => "create_dir",
         }
     }
 
@@ -80,7 +90,7 @@ impl fmt::Display for IoKind {
 /// counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IoCounts {
-    counts: [u64; 9],
+    counts: [u64; IoKind::ALL.len()],
 }
 
 impl IoCounts {

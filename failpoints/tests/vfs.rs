@@ -9,7 +9,7 @@ use std::sync::Arc;
 use engine::vfs::{OpenMode, Vfs, VfsFile};
 use failpoints::{
     is_busy, is_simulated_crash, is_simulated_eio, ArmError, CrashCause, CrashMode, CrashTrigger,
-    FaultConfig, IoKind, SimVfs,
+    FaultConfig, FsyncFailure, IoKind, SimVfs,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -22,9 +22,12 @@ fn path(name: &str) -> PathBuf {
     db().join(name)
 }
 
+/// A disk with `/db` created and its entry in `/` synced (a directory's
+/// creation is durable only after its parent's fsync).
 fn sim_with_dir(seed: u64) -> SimVfs {
     let sim = SimVfs::new(seed);
     sim.create_dir_all(db()).unwrap();
+    sim.sync_dir(Path::new("/")).unwrap();
     sim
 }
 
@@ -149,7 +152,10 @@ fn crash_before_an_io_call_changes_nothing() {
         })
     );
     assert_eq!(record.mode, Some(CrashMode::KeepAll));
-    assert_eq!(record.io_calls, 5, "open, write, sync, write, write");
+    assert_eq!(
+        record.io_calls, 7,
+        "create_dir, sync_dir, open, write, sync, write, write"
+    );
     assert_eq!(sim.file(&path("f")).unwrap(), b"12");
     assert_eq!(sim.coverage().io_crashes["before::write"], 1);
 }
@@ -290,11 +296,12 @@ fn a_crash_during_recovery_works() {
 }
 
 #[test]
-fn eio_on_fsync_drops_the_dirty_data() {
+fn eio_on_fsync_drops_the_dirty_data_in_revert_mode() {
     let sim = SimVfs::with_faults(
         0,
         FaultConfig {
             eio_sync_nth: Some(2),
+            fsync_failure: FsyncFailure::Revert,
             ..FaultConfig::default()
         },
     );
