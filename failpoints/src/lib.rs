@@ -36,6 +36,6 @@ pub use crash::{CrashMode, TornFill, PAGE_BYTES, SECTOR_BYTES};
 pub use fault::{FaultConfig, FaultKind, FsyncFailure, TearUnit};
 pub use sim::{
     is_busy, is_injected_fault, is_simulated_crash, is_simulated_eio, is_simulated_enospc,
-    is_simulated_short_write, FileInfo, SimVfs, MAX_FILE_BYTES,
+    is_simulated_read_error, is_simulated_short_write, FileInfo, SimVfs, MAX_FILE_BYTES,
 };
 pub use trigger::{ArmError, CrashCause, CrashRecord, CrashTrigger, IoCounts, IoKind};

@@ -103,6 +103,14 @@ pub fn is_simulated_eio(err: &io::Error) -> bool {
     err.to_string().contains(EIO_TAG)
 }
 
+/// Whether `err` is an EIO injected on a read (transient, or a latent bad
+/// sector): the data under it could not be read, so nothing about it is
+/// known.
+pub fn is_simulated_read_error(err: &io::Error) -> bool {
+    let msg = err.to_string();
+    msg.contains(EIO_TAG) && msg.contains(": read")
+}
+
 /// Whether `err` is an ENOSPC injected by [`FaultConfig::capacity_bytes`]
 /// (its kind is `StorageFull` where the toolchain has it; its message says
 /// "No space left on device (os error 28)" either way).
@@ -638,6 +646,17 @@ impl SimVfs {
             .ok_or_else(|| not_found("add_latent_sector_error", path))?;
         st.file_mut(id).bad_sectors.insert(offset / SECTOR_BYTES);
         Ok(())
+    }
+
+    /// Clear every latent bad sector of every file, the bytes under them
+    /// intact: the operator's remedy (the drive remapped the sectors, or
+    /// the image was copied to a healthy disk) after an open failed on one.
+    /// Not an I/O call.
+    pub fn clear_latent_sector_errors(&self) {
+        let mut st = self.lock();
+        for f in st.files.values_mut() {
+            f.bad_sectors.clear();
+        }
     }
 
     /// The file's latent bad sectors, as sector indices (offset / 512).

@@ -34,7 +34,19 @@ pub fn print(json: bool, coverage: Option<&Path>) -> Result<u8, String> {
         })
         .collect();
     if json {
-        println!("{}", serde_json::Value::Array(rows));
+        match &coverage {
+            Some(c) => {
+                let faults: serde_json::Map<String, serde_json::Value> = failpoints::FaultKind::ALL
+                    .into_iter()
+                    .map(|k| (k.name().to_string(), c.injected(k).into()))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({ "failpoints": rows, "faults": faults })
+                );
+            }
+            None => println!("{}", serde_json::Value::Array(rows)),
+        }
         return Ok(0);
     }
     for row in &rows {
@@ -56,6 +68,17 @@ pub fn print(json: bool, coverage: Option<&Path>) -> Result<u8, String> {
             row["name"].as_str().unwrap_or(""),
             at.unwrap_or_default()
         );
+    }
+    if let Some(c) = &coverage {
+        println!("\nfaults of the simulated disk (injected):");
+        for kind in failpoints::FaultKind::ALL {
+            let n = c.injected(kind);
+            println!(
+                "{:<34} {n:>8}{}",
+                kind.name(),
+                if n == 0 { "  NEVER INJECTED" } else { "" }
+            );
+        }
     }
     Ok(0)
 }

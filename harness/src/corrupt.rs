@@ -120,7 +120,7 @@ impl Damage {
                     Place::HeaderBlock(nth.saturating_sub(1))
                 },
             }),
-            Step::CrashInRecovery { kind, nth } => Some(Damage::TornBlock {
+            Step::CrashInRecovery { kind, nth, .. } => Some(Damage::TornBlock {
                 place: if kind % 5 < 3 {
                     Place::HeaderBlock(nth.saturating_sub(1))
                 } else {

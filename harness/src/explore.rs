@@ -141,6 +141,11 @@ impl ExploreReport {
             "failpoints_crashed": total - self.coverage.uncrashed().len(),
             "failpoints_total": total,
             "failpoints_never_crashed": self.coverage.uncrashed(),
+            "faults_injected": failpoints::FaultKind::ALL
+                .into_iter()
+                .map(|k| (k.name(), self.coverage.injected(k)))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+            "faults_never_injected": self.coverage.uninjected(),
             "sanity": sanity,
             "peak_rss_mb": self.peak_rss_bytes >> 20,
         })

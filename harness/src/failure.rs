@@ -158,6 +158,8 @@ pub enum HarnessCheck {
     ExplainedError(Op),
     /// The harness's own state is consistent (a harness bug otherwise).
     HarnessState,
+    /// An open that cannot read the revision it chose removes no other.
+    FailedOpenKeepsRevisions,
     /// `recover_corrupt`: the undamaged image builds and opens.
     CleanBuild,
     /// `recover_corrupt`: damage gives a typed error, never a wrong answer.
@@ -199,6 +201,7 @@ impl HarnessCheck {
             HarnessCheck::SingleCompaction => "single-compaction",
             HarnessCheck::ExplainedError(op) => return format!("explained-error:{}", op.name()),
             HarnessCheck::HarnessState => "harness",
+            HarnessCheck::FailedOpenKeepsRevisions => "failed-open-keeps-revisions",
             HarnessCheck::CleanBuild => "clean-build",
             HarnessCheck::TypedError => "typed-error",
             HarnessCheck::TolerantOpen => "tolerant-open",

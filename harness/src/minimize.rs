@@ -273,12 +273,14 @@ impl Shrinker<'_> {
             Some(m) => toward(m, d.crash_mode.unwrap_or(0)),
         };
         self.first_that_fails(modes, |c, v| c.crash_mode = Some(v));
-        let flags: [fn(&mut SwarmConfig, ()); 5] = [
+        let flags: [fn(&mut SwarmConfig, ()); 7] = [
             |c, ()| c.windows = false,
             |c, ()| c.strict_recovery = false,
             |c, ()| c.process_crashes = false,
             |c, ()| c.tear_unsynced = false,
             |c, ()| c.probe_liveness = false,
+            |c, ()| c.fsync_revert = false,
+            |c, ()| c.no_psow = 0,
         ];
         for clear in flags {
             self.first_that_fails(vec![()], clear);
@@ -382,7 +384,7 @@ const RESEEDS: u64 = 16;
 /// field but the disk seed.
 type ConfigField = (fn(&SwarmConfig) -> bool, fn(&mut SwarmConfig));
 
-const CONFIG_FIELDS: [ConfigField; 10] = [
+const CONFIG_FIELDS: [ConfigField; 12] = [
     (
         |c| c.fanout == SwarmConfig::default().fanout,
         |c| c.fanout = SwarmConfig::default().fanout,
@@ -411,6 +413,8 @@ const CONFIG_FIELDS: [ConfigField; 10] = [
     (|c| !c.process_crashes, |c| c.process_crashes = false),
     (|c| !c.tear_unsynced, |c| c.tear_unsynced = false),
     (|c| !c.probe_liveness, |c| c.probe_liveness = false),
+    (|c| !c.fsync_revert, |c| c.fsync_revert = false),
+    (|c| c.no_psow == 0, |c| c.no_psow = 0),
 ];
 
 /// Values from `target` toward `from` (exclusive), nearest to `target` first.
@@ -484,9 +488,29 @@ fn simpler_steps(step: &Step) -> Vec<Step> {
             );
             out
         }
-        Step::CrashInRecovery { kind, nth } => toward(nth, 1)
+        Step::CrashInRecovery { kind, nth, repeat } => {
+            let mut out: Vec<Step> = toward(repeat, 1)
+                .into_iter()
+                .map(|repeat| Step::CrashInRecovery { kind, nth, repeat })
+                .collect();
+            out.extend(toward(nth, 1).into_iter().map(|nth| Step::CrashInRecovery {
+                kind,
+                nth,
+                repeat,
+            }));
+            out
+        }
+        Step::Fault {
+            kind,
+            nth,
+            recovery,
+        } => toward(nth, 1)
             .into_iter()
-            .map(|nth| Step::CrashInRecovery { kind, nth })
+            .map(|nth| Step::Fault {
+                kind,
+                nth,
+                recovery,
+            })
             .collect(),
         Step::Eio { sync, nth } => toward(nth, 1)
             .into_iter()
@@ -727,9 +751,25 @@ fn step_fields(step: &Step) -> (&'static str, Vec<(&'static str, String)>) {
         ),
         Step::CrashNow => ("CrashNow", vec![]),
         Step::Reopen => ("Reopen", vec![]),
-        Step::CrashInRecovery { kind, nth } => (
+        Step::CrashInRecovery { kind, nth, repeat } => (
             "CrashInRecovery",
-            vec![("kind", kind.to_string()), ("nth", nth.to_string())],
+            vec![
+                ("kind", kind.to_string()),
+                ("nth", nth.to_string()),
+                ("repeat", repeat.to_string()),
+            ],
+        ),
+        Step::Fault {
+            kind,
+            nth,
+            recovery,
+        } => (
+            "Fault",
+            vec![
+                ("kind", kind.to_string()),
+                ("nth", nth.to_string()),
+                ("recovery", recovery.to_string()),
+            ],
         ),
         Step::Eio { sync, nth } => (
             "Eio",

@@ -501,6 +501,11 @@ pub struct Report {
     pub failpoints_never_crashed: Vec<String>,
     /// Crashes per I/O trigger (explorer and corpora).
     pub io_crashes: BTreeMap<String, u64>,
+    /// Injections per fault kind of the simulated disk (explorer and
+    /// corpora), every kind listed.
+    pub faults: BTreeMap<String, u64>,
+    /// Fault kinds never injected.
+    pub faults_never_injected: Vec<String>,
     /// `mutants --json`.
     pub mutants: Option<serde_json::Value>,
     /// Seeded bugs the benchmark missed.
@@ -893,11 +898,25 @@ pub fn build(args: &ReportArgs) -> Result<Report, String> {
         .map(|f| f.name.clone())
         .collect();
     let mut io_crashes = explorer_cov.io_crashes.clone();
+    let mut faults: BTreeMap<String, u64> = failpoints::FaultKind::ALL
+        .into_iter()
+        .map(|k| (k.name().to_string(), 0))
+        .collect();
+    for cov in std::iter::once(&explorer_cov).chain(targets.iter().map(|t| &t.coverage)) {
+        for (k, n) in &cov.faults {
+            *faults.entry(k.clone()).or_insert(0) += n;
+        }
+    }
     for t in &targets {
         for (k, n) in &t.coverage.io_crashes {
             *io_crashes.entry(k.clone()).or_insert(0) += n;
         }
     }
+    let faults_never_injected: Vec<String> = faults
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(k, _)| k.clone())
+        .collect();
 
     let mutants = read_optional(&dir.join("mutants/mutants.json")).and_then(|t| last_json(&t));
     let escaped: Vec<String> = mutants
@@ -934,6 +953,8 @@ pub fn build(args: &ReportArgs) -> Result<Report, String> {
         failpoints,
         failpoints_never_crashed: never,
         io_crashes,
+        faults,
+        faults_never_injected,
         mutants,
         escaped,
         crashes,
@@ -1030,6 +1051,19 @@ fn judge(r: &mut Report, strict_failpoints: bool) {
     if !never.is_empty() {
         let line = format!(
             "{} failpoint(s) never crashed at: {}",
+            never.len(),
+            never.join(", ")
+        );
+        if strict_failpoints {
+            failures.push(line);
+        } else {
+            warnings.push(line);
+        }
+    }
+    let never = &r.faults_never_injected;
+    if !never.is_empty() {
+        let line = format!(
+            "{} fault kind(s) of the simulated disk never injected: {}",
             never.len(),
             never.join(", ")
         );
@@ -1555,6 +1589,12 @@ fn md_failpoints(md: &mut String, r: &Report) {
             .collect();
         let _ = writeln!(md, "Crashes per I/O trigger: {}.\n", parts.join(", "));
     }
+    md.push_str("### Faults of the simulated disk\n\n| fault kind | injected |\n|---|---|\n");
+    for (kind, n) in &r.faults {
+        let flag = if *n == 0 { " **NEVER INJECTED**" } else { "" };
+        let _ = writeln!(md, "| `{kind}` | {}{flag} |", num(*n));
+    }
+    md.push('\n');
 }
 
 fn md_mutants(md: &mut String, r: &Report) {

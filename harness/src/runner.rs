@@ -5,7 +5,7 @@
 
 pub use crate::failure::{replay_command, Failure, FailureKind};
 use crate::failure::{Check, HarnessCheck, Op};
-use crate::scenario::{failpoint_name, Scenario, Step, IO_KINDS, KEY_SPACE};
+use crate::scenario::{failpoint_name, Scenario, Step, FAULT_STEPS, IO_KINDS, KEY_SPACE};
 use crate::watch::{Watch, WatchVfs, WatchdogExpired, DEFAULT_CALL_BUDGET, DEFAULT_DISK_CEILING};
 use engine::mutants::Mutant;
 use engine::vfs::Vfs;
@@ -14,7 +14,9 @@ use engine::{
     Compaction, CompactionOptions, Config, ManualClock, Phase, PitrConfig, Progress,
     RecoveryPolicy, Store,
 };
-use failpoints::{Coverage, CrashMode, CrashTrigger, FaultConfig, IoKind, SimVfs};
+use failpoints::{
+    Coverage, CrashMode, CrashTrigger, FaultConfig, FsyncFailure, IoKind, SimVfs, TearUnit,
+};
 use oracle::{CompactionParams, Model, Pitr, RecoveredHeader, RecoveredStore};
 use sha2::{Digest, Sha256};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -83,6 +85,8 @@ pub struct Sanity {
     pub compaction_start_refused_fault: u64,
     /// Strict opens refused where the crash image could hold a damaged tail.
     pub strict_refusals_damage: u64,
+    /// Reads (checks) cut short by a crash or an injected read fault.
+    pub reads_cut: u64,
     /// Opens failed by an injected fault, then retried.
     pub opens_failed_injected: u64,
     /// Errors no injected fault explains (each one fails its run).
@@ -108,6 +112,7 @@ impl Sanity {
         self.compaction_start_refused_empty += other.compaction_start_refused_empty;
         self.compaction_start_refused_fault += other.compaction_start_refused_fault;
         self.strict_refusals_damage += other.strict_refusals_damage;
+        self.reads_cut += other.reads_cut;
         self.opens_failed_injected += other.opens_failed_injected;
         self.unexplained_errors += other.unexplained_errors;
         self.max_calls_per_step = self.max_calls_per_step.max(other.max_calls_per_step);
@@ -197,12 +202,10 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> (String, bo
     (message, false)
 }
 
-/// Whether the disk injected `err`: a simulated crash, an injected EIO or
-/// Windows' busy rename/unlink.
+/// Whether the disk injected `err`: a simulated crash, an injected EIO,
+/// ENOSPC or short write, or Windows' busy rename/unlink.
 pub(crate) fn is_injected(err: &std::io::Error) -> bool {
-    failpoints::is_simulated_crash(err)
-        || failpoints::is_simulated_eio(err)
-        || failpoints::is_busy(err)
+    failpoints::is_simulated_crash(err) || failpoints::is_injected_fault(err)
 }
 
 /// The value a `Set` step writes: unique per version, `len` bytes at least
@@ -236,7 +239,11 @@ struct Runner<'a> {
     step: usize,
     crash_states: u64,
     checks: u64,
-    recovery_trigger: Option<CrashTrigger>,
+    /// A crash armed for the next recovery, and for how many successive
+    /// recovery attempts it strikes.
+    recovery_trigger: Option<(CrashTrigger, u8)>,
+    /// Faults armed for the next recovery (on top of the base faults).
+    recovery_faults: Option<FaultConfig>,
     version: u64,
     last_crash_failpoint: Option<String>,
     /// Whether the last crash struck just after an I/O call took effect.
@@ -250,6 +257,8 @@ struct Runner<'a> {
     /// unsynced write survived); cleared by a successful open, which cuts
     /// such a tail durably. Only then may strict recovery refuse to open.
     tail_may_be_damaged: bool,
+    /// Partial writes the watch had counted at the last successful open.
+    partial_writes_seen: u64,
     /// An explained fault poisoned the running store (until it reopens).
     poisoned_by: Option<String>,
     /// Mutations queued and commits acknowledged: the compaction step bound.
@@ -266,10 +275,7 @@ impl<'a> Runner<'a> {
             c.crash_mode
                 .map(|m| CrashMode::ALL[usize::from(m) % CrashMode::ALL.len()]),
         );
-        sim.set_faults(FaultConfig {
-            windows_mode: c.windows,
-            ..FaultConfig::default()
-        });
+        sim.set_faults(base_faults(c));
         let binding = failpoints::bind_thread(&sim);
         let watch = Watch::new(DEFAULT_CALL_BUDGET, DEFAULT_DISK_CEILING, is_injected);
         let clock = Arc::new(ManualClock::new(1_000));
@@ -303,6 +309,7 @@ impl<'a> Runner<'a> {
             crash_states: 0,
             checks: 0,
             recovery_trigger: None,
+            recovery_faults: None,
             version: 0,
             last_crash_failpoint: None,
             last_crash_after_call: false,
@@ -310,6 +317,7 @@ impl<'a> Runner<'a> {
             watch,
             sanity: Sanity::default(),
             tail_may_be_damaged: false,
+            partial_writes_seen: 0,
             poisoned_by: None,
             mutations: 0,
         }
@@ -574,7 +582,7 @@ impl<'a> Runner<'a> {
                 if recovery {
                     // Recovery failpoints are hit only by an open: arm this
                     // for the next recovery (a crash disarms any trigger).
-                    self.recovery_trigger = Some(trigger);
+                    self.recovery_trigger = Some((trigger, 1));
                 } else {
                     self.arm(trigger);
                 }
@@ -597,11 +605,27 @@ impl<'a> Runner<'a> {
             // A process restart: the kernel and its page cache live on, so
             // what was not synced is still not durable afterwards.
             Step::Reopen => self.restart(),
-            Step::CrashInRecovery { kind, nth } => {
-                self.recovery_trigger = Some(CrashTrigger::AtIo {
+            Step::CrashInRecovery { kind, nth, repeat } => {
+                let trigger = CrashTrigger::AtIo {
                     kind: io_kind(kind),
                     nth: u64::from(nth),
-                });
+                };
+                self.recovery_trigger = Some((trigger, repeat.max(1)));
+                Ok(())
+            }
+            Step::Fault {
+                kind,
+                nth,
+                recovery,
+            } => {
+                let used: u64 = self.sim.files().values().map(|b| b.len() as u64).sum();
+                if recovery {
+                    let base = base_faults(&self.scenario.config);
+                    self.recovery_faults = Some(with_fault(base, kind, nth, used));
+                } else {
+                    self.sim
+                        .set_faults(with_fault(self.sim.faults(), kind, nth, used));
+                }
                 Ok(())
             }
             Step::Eio { sync, nth } => {
@@ -877,8 +901,22 @@ impl<'a> Runner<'a> {
         // (as an operator would); the next open is strict again.
         let mut config = self.config.clone();
         loop {
-            if let Some(t) = self.recovery_trigger.take() {
-                self.arm(t);
+            if let Some((t, left)) = self.recovery_trigger.take() {
+                self.arm(t.clone());
+                if left > 1 {
+                    // Strikes the next attempt too, if this one crashes.
+                    self.recovery_trigger = Some((t, left - 1));
+                }
+            }
+            if let Some(faults) = self.recovery_faults.take() {
+                self.sim.set_faults(faults);
+            }
+            let revisions_before = self.revisions();
+            // A write that failed part-way (a short write, ENOSPC after
+            // one) since the last successful open may have left a partial
+            // record, perhaps a header's first bytes, in the page cache.
+            if self.partial_writes() > self.partial_writes_seen {
+                self.tail_may_be_damaged = true;
             }
             let before = self.watch.injected();
             let opened = Store::open_with_report(self.vfs.clone(), DB_DIR, DB_NAME, config.clone());
@@ -896,6 +934,31 @@ impl<'a> Runner<'a> {
                 continue;
             }
             self.sim.disarm();
+            // A crash that did not strike this attempt strikes no later one.
+            self.recovery_trigger = None;
+            let unreadable = matches!(
+                &opened,
+                Err(engine::Error::Io { source, .. }) if failpoints::is_simulated_read_error(source)
+            );
+            if unreadable {
+                // An open that could not read what it chose removes no
+                // revision: a lower one may be all an operator can salvage
+                // if the highest stays unreadable. (Once the chosen one has
+                // recovered and verified, removing lower ones is right,
+                // even if the open fails later.)
+                let after = self.revisions();
+                if let Some(lost) = revisions_before.iter().find(|r| !after.contains(r)) {
+                    let msg = format!(
+                        "an open that could not read the revision it chose removed revision \
+                         file {lost} (before: {revisions_before:?}, after: {after:?})"
+                    );
+                    return Err(self.fail(
+                        FailureKind::Divergence,
+                        HarnessCheck::FailedOpenKeepsRevisions,
+                        msg,
+                    ));
+                }
+            }
             match opened {
                 Ok((store, report)) => {
                     self.log(format!(
@@ -904,6 +967,9 @@ impl<'a> Runner<'a> {
                     ));
                     // Recovery cut whatever was damaged, durably.
                     self.tail_may_be_damaged = false;
+                    self.partial_writes_seen = self.partial_writes();
+                    // Faults armed for the recovery end with it.
+                    self.sim.set_faults(base_faults(&self.scenario.config));
                     self.poisoned_by = None;
                     self.store = Some(store);
                     return Ok(());
@@ -943,10 +1009,10 @@ impl<'a> Runner<'a> {
                     crashes += 1;
                     self.sanity.opens_failed_injected += 1;
                     self.log(format!("   open failed with injected EIO, retrying: {e}"));
-                    self.sim.set_faults(FaultConfig {
-                        windows_mode: self.scenario.config.windows,
-                        ..FaultConfig::default()
-                    });
+                    // The operator's remedy: the transient fault is gone,
+                    // bad sectors are remapped (their bytes intact).
+                    self.sim.set_faults(base_faults(&self.scenario.config));
+                    self.sim.clear_latent_sector_errors();
                 }
                 Err(e) => {
                     let msg = format!("open failed on a disk that must recover: {e}");
@@ -960,6 +1026,31 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// Writes the disk failed part-way so far (short writes, ENOSPC after
+    /// one), as the disk counted them: a crash can strike right after one
+    /// took effect, before the engine saw its error.
+    fn partial_writes(&self) -> u64 {
+        let c = self.sim.coverage();
+        c.injected(failpoints::FaultKind::ShortWrite) + c.injected(failpoints::FaultKind::Enospc)
+    }
+
+    /// The store's complete revision files now (as the running system sees
+    /// the directory).
+    fn revisions(&self) -> Vec<String> {
+        self.sim
+            .as_vfs()
+            .list(Path::new(DB_DIR))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| {
+                matches!(
+                    engine::store::classify(DB_NAME, f),
+                    Some(engine::store::FileKind::Revision(_))
+                )
+            })
+            .collect()
+    }
+
     /// A process restart without a disk crash: drop the store (the queue is
     /// lost) and open again; the page cache, synced or not, stays as it is.
     fn restart(&mut self) -> StepResult {
@@ -967,45 +1058,11 @@ impl<'a> Runner<'a> {
         self.store = None;
         self.poisoned_by = None;
         self.sim.disarm();
-        self.sim.set_faults(FaultConfig {
-            windows_mode: self.scenario.config.windows,
-            ..FaultConfig::default()
-        });
+        self.sim.set_faults(base_faults(&self.scenario.config));
         self.log("   process restart".into());
         self.model.crash();
         self.open_store()?;
         self.check(true)
-    }
-
-    /// After a power loss with `tear_unsynced`: flip one bit of one byte that
-    /// was never synced and survived into the image, in a header block when
-    /// there is one (a header torn inside its sector).
-    fn tear_unsynced(&mut self, durable_lens: &[(std::path::PathBuf, usize)]) -> bool {
-        let mut torn = false;
-        let crashes = self.crash_states;
-        for (path, durable_len) in durable_lens {
-            let Some(mut bytes) = self.sim.file(path) else {
-                continue;
-            };
-            if bytes.len() <= *durable_len {
-                continue;
-            }
-            let mix = self.scenario.config.disk_seed ^ crashes.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let headers: Vec<usize> = (*durable_len..bytes.len())
-                .filter(|at| at % 4096 == 0 && bytes[*at] == engine::format::MARKER_HEADER)
-                .collect();
-            let at = match headers.last() {
-                // Inside the header's length, checksum or first fields.
-                Some(block) => (block + 1 + (mix % 40) as usize).min(bytes.len() - 1),
-                None => *durable_len + (mix as usize) % (bytes.len() - durable_len),
-            };
-            bytes[at] ^= 1 << ((mix >> 8) % 8);
-            if self.sim.put_file(path, &bytes).is_ok() {
-                torn = true;
-                self.log(format!("   tore unsynced byte {at} of {}", path.display()));
-            }
-        }
-        torn
     }
 
     /// Note whether the post-crash image just computed can hold a damaged
@@ -1030,15 +1087,10 @@ impl<'a> Runner<'a> {
         let record = if triggered && self.scenario.config.process_crashes {
             self.sim.restart_process()
         } else if self.scenario.config.tear_unsynced {
-            let durable_lens: Vec<(std::path::PathBuf, usize)> = self
-                .sim
-                .snapshot()
-                .into_iter()
-                .map(|f| (f.path, f.durable.len()))
-                .collect();
-            let record = self.sim.reboot();
-            let torn = self.tear_unsynced(&durable_lens);
-            self.note_image(&record, torn);
+            // The simulator's sub-sector tear: one bit of a surviving
+            // unsynced byte flipped (a header's, when there is one).
+            let record = self.sim.reboot_with_bitflip_unsynced();
+            self.note_image(&record, true);
             record
         } else {
             let record = self.sim.reboot();
@@ -1047,10 +1099,7 @@ impl<'a> Runner<'a> {
         };
         // Injected EIO is a transient fault of the running system; a restart
         // starts with a healthy disk (Windows semantics stay).
-        self.sim.set_faults(FaultConfig {
-            windows_mode: self.scenario.config.windows,
-            ..FaultConfig::default()
-        });
+        self.sim.set_faults(base_faults(&self.scenario.config));
         self.last_crash_failpoint = record.last_failpoint.map(str::to_string);
         self.last_crash_after_call = matches!(
             record.cause,
@@ -1073,8 +1122,22 @@ impl<'a> Runner<'a> {
         // the simulator). The directory is judged only right after an open:
         // while running, a `.compact` file or a not yet unlinked old revision
         // is normal.
-        let recovered = match extract(&store, &self.sim, after_crash) {
+        let before = self.watch.injected();
+        let mut extracted = extract(&store, &self.sim, after_crash);
+        if after_crash {
+            if let Err(e) = &extracted {
+                if self.read_cut(e, before) {
+                    // The check after a recovery must happen: the operator
+                    // remaps the bad sectors (bytes intact) and reads again.
+                    self.sim.clear_latent_sector_errors();
+                    self.sim.set_faults(base_faults(&self.scenario.config));
+                    extracted = extract(&store, &self.sim, after_crash);
+                }
+            }
+        }
+        let recovered = match extracted {
             Ok(r) => r,
+            Err(e) if !after_crash && self.read_cut(&e, before) => return Ok(()),
             Err(e) => {
                 let kind = if matches!(e, engine::Error::Verify(_)) || e.is_corruption() {
                     FailureKind::Divergence
@@ -1103,11 +1166,26 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// A read cut short by a crash or an injected read fault: allowed (the
+    /// engine reported an I/O error, as it must), logged, not judged.
+    fn read_cut(&mut self, e: &engine::Error, before: u64) -> bool {
+        match self.explain(e, before) {
+            Some(cause) => {
+                self.sanity.reads_cut += 1;
+                self.log(format!("   read cut ({cause:?}): {e}"));
+                true
+            }
+            None => false,
+        }
+    }
+
     fn snapshot_check(&mut self, back: u8) -> StepResult {
         let store = self.store()?.clone();
         let at = self.clock.now_secs().saturating_sub(u64::from(back));
+        let before = self.watch.injected();
         let headers = match store.headers() {
             Ok(h) => h,
+            Err(e) if self.read_cut(&e, before) => return Ok(()),
             Err(e) => {
                 return Err(self.fail(
                     FailureKind::Divergence,
@@ -1129,6 +1207,9 @@ impl<'a> Runner<'a> {
                     return Err(self.fail(FailureKind::Divergence, HarnessCheck::SnapshotAt, msg));
                 }
                 if let Some(Err(e)) = snap.map(|s| s.verify()) {
+                    if self.read_cut(&e, before) {
+                        return Ok(());
+                    }
                     return Err(self.fail(
                         FailureKind::Divergence,
                         HarnessCheck::Verify,
@@ -1137,6 +1218,7 @@ impl<'a> Runner<'a> {
                 }
                 Ok(())
             }
+            Err(e) if self.read_cut(&e, before) => Ok(()),
             Err(e) => Err(self.fail(
                 FailureKind::Divergence,
                 HarnessCheck::SnapshotAt,
@@ -1144,6 +1226,44 @@ impl<'a> Runner<'a> {
             )),
         }
     }
+}
+
+/// The faults a scenario's disk has for its whole life: the swarm's
+/// settings (Windows semantics, what a failed fsync does, power-safe
+/// overwrite); the per-call faults of steps come and go on top of them.
+fn base_faults(c: &crate::scenario::SwarmConfig) -> FaultConfig {
+    FaultConfig {
+        windows_mode: c.windows,
+        fsync_failure: if c.fsync_revert {
+            FsyncFailure::Revert
+        } else {
+            FsyncFailure::KeepPages
+        },
+        no_power_safe_overwrite: match c.no_psow {
+            1 => Some(TearUnit::Sector),
+            2 => Some(TearUnit::Page),
+            _ => None,
+        },
+        ..FaultConfig::default()
+    }
+}
+
+/// `faults` with the fault `FAULT_STEPS[kind]` set at the `nth` call of its
+/// kind; `used` is the bytes on the disk now (for `enospc`).
+fn with_fault(mut faults: FaultConfig, kind: u8, nth: u8, used: u64) -> FaultConfig {
+    let n = Some(u64::from(nth));
+    match FAULT_STEPS[usize::from(kind) % FAULT_STEPS.len()] {
+        "read-eio" => faults.eio_read_nth = n,
+        "latent-sector-error" => faults.latent_error_read_nth = n,
+        "eio-open" => faults.eio_open_nth = n,
+        "eio-set-len" => faults.eio_set_len_nth = n,
+        "eio-rename" => faults.eio_rename_nth = n,
+        "eio-remove" => faults.eio_remove_nth = n,
+        "eio-sync-dir" => faults.eio_sync_dir_nth = n,
+        "short-write" => faults.short_write_nth = n,
+        _ => faults.capacity_bytes = Some(used + 1024 * u64::from(nth)),
+    }
+    faults
 }
 
 fn unreachable_failure(scenario: &Scenario, what: &str) -> Box<Failure> {

@@ -56,6 +56,13 @@ pub struct SwarmConfig {
     /// in an unlocked phase (copy, catch-up), queue a marker and flush; the
     /// flush must commit (a refusal is a hang, exit code 5).
     pub probe_liveness: bool,
+    /// A failed fsync reverts the unsynced bytes instead of Linux's
+    /// behaviour (failed pages kept in the page cache, marked clean).
+    pub fsync_revert: bool,
+    /// No power-safe overwrite: a torn write damages its whole unit, synced
+    /// bytes sharing it included. 0: off; 1: 512-byte sectors; 2: 4 KiB
+    /// pages.
+    pub no_psow: u8,
 }
 
 impl Default for SwarmConfig {
@@ -73,12 +80,40 @@ impl Default for SwarmConfig {
             tear_unsynced: false,
             process_crashes: false,
             probe_liveness: false,
+            fsync_revert: false,
+            no_psow: 0,
         }
     }
 }
 
-/// I/O call kinds a crash can be placed at (`failpoints::IoKind` by index).
-pub const IO_KINDS: [&str; 5] = ["write", "sync", "rename", "remove", "sync_dir"];
+/// I/O call kinds a crash can be placed at (`failpoints::IoKind` by name):
+/// every kind of call the engine makes. (130, the "after" offset of the
+/// encoding, is a multiple of the length.)
+pub const IO_KINDS: [&str; 10] = [
+    "write",
+    "sync",
+    "rename",
+    "remove",
+    "sync_dir",
+    "set_len",
+    "open",
+    "read",
+    "create_dir",
+    "len",
+];
+
+/// Faults short of a crash a [`Step::Fault`] injects, by index.
+pub const FAULT_STEPS: [&str; 9] = [
+    "read-eio",
+    "latent-sector-error",
+    "eio-open",
+    "eio-set-len",
+    "eio-rename",
+    "eio-remove",
+    "eio-sync-dir",
+    "short-write",
+    "enospc",
+];
 
 /// One step of a scenario.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -138,12 +173,26 @@ pub enum Step {
     /// Restart the process: the queue is lost, the page cache is not.
     Reopen,
     /// Arm a crash that strikes during the next recovery, at the `nth` I/O
-    /// call of kind `IO_KINDS[kind]`.
+    /// call of kind `IO_KINDS[kind]`; re-armed for each of the next
+    /// `repeat` recovery attempts.
     CrashInRecovery {
         /// Index into [`IO_KINDS`].
         kind: u8,
         /// 1..=4.
         nth: u8,
+        /// Successive recovery attempts it strikes, 1..=3.
+        repeat: u8,
+    },
+    /// Inject the fault `FAULT_STEPS[kind]` at the `nth` call of its kind
+    /// (for `enospc`: the disk fills `nth` KiB from now), now or, with
+    /// `recovery`, during the next recovery.
+    Fault {
+        /// Index into [`FAULT_STEPS`].
+        kind: u8,
+        /// 1..=8.
+        nth: u8,
+        /// Strike during the next recovery instead of now.
+        recovery: bool,
     },
     /// Fail the `nth` next write (or fsync, if `sync`) with EIO.
     Eio {
@@ -186,7 +235,8 @@ const OPCODES: [u8; 32] = [
     11, // reopen
     12, // crash in recovery
     13, // eio
-    14, 14, // check
+    14, // check
+    16, // fault
     15, // snapshot check
 ];
 
@@ -235,6 +285,8 @@ impl Scenario {
             windows: flags & 1 != 0,
             strict_recovery: flags & 2 != 0,
             process_crashes: flags & 4 != 0,
+            fsync_revert: flags & 8 != 0,
+            no_psow: (flags >> 4) % 4 % 3,
             tear_unsynced: damage % 2 == 1,
             probe_liveness: damage & 2 != 0,
         };
@@ -263,7 +315,9 @@ impl Scenario {
         out.push(
             u8::from(c.windows)
                 | u8::from(c.strict_recovery) << 1
-                | u8::from(c.process_crashes) << 2,
+                | u8::from(c.process_crashes) << 2
+                | u8::from(c.fsync_revert) << 3
+                | (c.no_psow % 3) << 4,
         );
         out.push(u8::from(c.tear_unsynced) | u8::from(c.probe_liveness) << 1);
         debug_assert_eq!(out.len(), CONFIG_BYTES);
@@ -318,10 +372,15 @@ fn decode_step(b: &mut Bytes<'_>) -> Step {
         }
         10 => Step::CrashNow,
         11 => Step::Reopen,
-        12 => Step::CrashInRecovery {
-            kind: b.byte() % IO_KINDS.len() as u8,
-            nth: 1 + b.byte() % 4,
-        },
+        12 => {
+            let kind = b.byte() % IO_KINDS.len() as u8;
+            let x = b.byte();
+            Step::CrashInRecovery {
+                kind,
+                nth: 1 + x % 4,
+                repeat: 1 + (x / 4) % 3,
+            }
+        }
         13 => {
             let x = b.byte();
             Step::Eio {
@@ -330,6 +389,15 @@ fn decode_step(b: &mut Bytes<'_>) -> Step {
             }
         }
         14 => Step::Check,
+        16 => {
+            let kind = b.byte();
+            Step::Fault {
+                kind: kind % FAULT_STEPS.len() as u8,
+                nth: 1 + b.byte() % 8,
+                // 126 is a multiple of FAULT_STEPS.len().
+                recovery: kind >= 126,
+            }
+        }
         _ => Step::SnapshotCheck {
             back: b.byte() % 32,
         },
@@ -357,10 +425,19 @@ fn encode_step(step: &Step, out: &mut Vec<u8>) {
         ]),
         Step::CrashNow => out.push(opcode_byte(10)),
         Step::Reopen => out.push(opcode_byte(11)),
-        Step::CrashInRecovery { kind, nth } => out.extend([
+        Step::CrashInRecovery { kind, nth, repeat } => out.extend([
             opcode_byte(12),
             kind % IO_KINDS.len() as u8,
-            nth.saturating_sub(1) % 4,
+            nth.saturating_sub(1) % 4 + 4 * (repeat.saturating_sub(1) % 3),
+        ]),
+        Step::Fault {
+            kind,
+            nth,
+            recovery,
+        } => out.extend([
+            opcode_byte(16),
+            kind % FAULT_STEPS.len() as u8 + if recovery { 126 } else { 0 },
+            nth.saturating_sub(1) % 8,
         ]),
         Step::Eio { sync, nth } => out.extend([
             opcode_byte(13),
@@ -404,11 +481,33 @@ impl fmt::Display for Step {
             ),
             Step::CrashNow => write!(f, "crash now"),
             Step::Reopen => write!(f, "reopen (process restart)"),
-            Step::CrashInRecovery { kind, nth } => write!(
+            Step::CrashInRecovery { kind, nth, repeat } => write!(
                 f,
-                "arm crash in recovery at {} call #{nth}",
-                IO_KINDS[usize::from(*kind) % IO_KINDS.len()]
+                "arm crash in recovery at {} call #{nth}{}",
+                IO_KINDS[usize::from(*kind) % IO_KINDS.len()],
+                if *repeat > 1 {
+                    format!(", for {repeat} recovery attempts")
+                } else {
+                    String::new()
+                }
             ),
+            Step::Fault {
+                kind,
+                nth,
+                recovery,
+            } => {
+                let name = FAULT_STEPS[usize::from(*kind) % FAULT_STEPS.len()];
+                let when = if *recovery {
+                    " in the next recovery"
+                } else {
+                    ""
+                };
+                if name == "enospc" {
+                    write!(f, "disk full {nth} KiB from now{when}")
+                } else {
+                    write!(f, "{name} at call #{nth}{when}")
+                }
+            }
             Step::Eio { sync, nth } => {
                 write!(f, "EIO on {} #{nth}", if *sync { "fsync" } else { "write" })
             }

@@ -141,7 +141,7 @@ fn narrow_crash_ops(mut s: Scenario) -> Scenario {
     s.steps = s
         .steps
         .into_iter()
-        .filter(|st| !is_compaction(st) && !matches!(st, Step::Eio { .. }))
+        .filter(|st| !is_compaction(st) && !matches!(st, Step::Eio { .. } | Step::Fault { .. }))
         .map(|st| match st {
             Step::CrashAtFailpoint { point, nth } => Step::CrashAtFailpoint {
                 point: point % non_compaction,
@@ -168,7 +168,7 @@ fn narrow_pitr(mut s: Scenario) -> Scenario {
     let mut input = s
         .steps
         .into_iter()
-        .filter(|st| !matches!(st, Step::Eio { .. }))
+        .filter(|st| !matches!(st, Step::Eio { .. } | Step::Fault { .. }))
         .peekable();
     while let Some(step) = input.next() {
         match step {
@@ -211,7 +211,7 @@ fn narrow_io_errors(mut s: Scenario) -> Scenario {
     let eio_before_flush = last_flush.is_some_and(|last| {
         s.steps[..last]
             .iter()
-            .any(|st| matches!(st, Step::Eio { .. }))
+            .any(|st| matches!(st, Step::Eio { .. } | Step::Fault { .. }))
     });
     if !eio_before_flush {
         let eio = Step::Eio {
@@ -398,6 +398,7 @@ impl Template<'_> {
         out.push(Step::CrashInRecovery {
             kind: self.rng.gen_range(0..IO_KINDS.len() as u8),
             nth: 1,
+            repeat: self.rng.gen_range(1..=3),
         });
         out.push(Step::CrashNow);
         self.batch(&mut out);
@@ -475,7 +476,11 @@ impl Template<'_> {
                 nth: 1,
                 after: false,
             },
-            Step::CrashInRecovery { kind: 1, nth: 1 },
+            Step::CrashInRecovery {
+                kind: 1,
+                nth: 1,
+                repeat: 1,
+            },
             Step::Eio { sync: true, nth: 1 },
             Step::CrashNow,
             Step::CrashAtFailpoint { point: 0, nth: 1 },
@@ -569,8 +574,28 @@ pub fn dictionary(target: Target) -> String {
         }
         named.push((
             format!("crash_in_recovery_{io}"),
-            Step::CrashInRecovery { kind, nth: 1 },
+            Step::CrashInRecovery {
+                kind,
+                nth: 1,
+                repeat: 1,
+            },
         ));
+    }
+    for (kind, fault) in crate::scenario::FAULT_STEPS.iter().enumerate() {
+        for recovery in [false, true] {
+            named.push((
+                format!(
+                    "fault_{}{}",
+                    fault.replace('-', "_"),
+                    if recovery { "_in_recovery" } else { "" }
+                ),
+                Step::Fault {
+                    kind: kind as u8,
+                    nth: 1,
+                    recovery,
+                },
+            ));
+        }
     }
     let mut out = format!(
         "# libFuzzer dictionary for the {target} target: whole encoded steps.\n\
@@ -705,11 +730,14 @@ mod tests {
             assert!(!c
                 .steps
                 .iter()
-                .any(|s| is_compaction(s) || matches!(s, Step::Eio { .. })));
+                .any(|s| is_compaction(s) || matches!(s, Step::Eio { .. } | Step::Fault { .. })));
             let p = Target::Pitr.scenario(&bytes);
             assert!(p.config.pitr_granularity_secs.is_some());
             let io = Target::IoErrors.scenario(&bytes);
-            assert!(io.steps.iter().any(|s| matches!(s, Step::Eio { .. })));
+            assert!(io
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::Eio { .. } | Step::Fault { .. })));
             let rc = Target::RecoverCorrupt.scenario(&bytes);
             assert!(!corrupt::plan(&rc).is_empty());
             let first_damage = rc

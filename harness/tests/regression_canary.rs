@@ -33,6 +33,8 @@ fn regression_canary() {
             tear_unsynced: false,
             process_crashes: false,
             probe_liveness: false,
+            fsync_revert: false,
+            no_psow: 0,
         },
         steps: vec![
             // #0 arm crash at flush::before_header_sync hit #1

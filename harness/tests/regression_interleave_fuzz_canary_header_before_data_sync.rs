@@ -32,6 +32,8 @@ fn regression_interleave_fuzz_canary_header_before_data_sync() {
             tear_unsynced: false,
             process_crashes: false,
             probe_liveness: false,
+            fsync_revert: false,
+            no_psow: 0,
         },
         steps: vec![
             // #0 set k00 (0 bytes)

@@ -30,6 +30,8 @@ fn regression_pitr_base_strictly_older() {
             tear_unsynced: false,
             process_crashes: false,
             probe_liveness: true,
+            fsync_revert: false,
+            no_psow: 0,
         },
         steps: vec![
             // #0 compact step x3
@@ -62,7 +64,11 @@ fn regression_pitr_base_strictly_older() {
             // #12 flush
             Step::Flush,
             // #13 arm crash in recovery at write call #2
-            Step::CrashInRecovery { kind: 0, nth: 2 },
+            Step::CrashInRecovery {
+                kind: 0,
+                nth: 2,
+                repeat: 1,
+            },
             // #14 compact start (purge 2/3)
             Step::CompactStart { purge: 2 },
             // #15 tick +4s

@@ -30,6 +30,8 @@ fn regression_pitr_purge_resurrection() {
             tear_unsynced: true,
             process_crashes: true,
             probe_liveness: true,
+            fsync_revert: false,
+            no_psow: 0,
         },
         steps: vec![
             // #0 compact finish
@@ -145,9 +147,17 @@ fn regression_pitr_purge_resurrection() {
             // #45 tick +4s
             Step::Tick { secs: 4 },
             // #46 arm crash in recovery at write call #1
-            Step::CrashInRecovery { kind: 0, nth: 1 },
+            Step::CrashInRecovery {
+                kind: 0,
+                nth: 1,
+                repeat: 1,
+            },
             // #47 arm crash in recovery at sync call #3
-            Step::CrashInRecovery { kind: 1, nth: 3 },
+            Step::CrashInRecovery {
+                kind: 1,
+                nth: 3,
+                repeat: 1,
+            },
             // #48 arm crash at flush::after_header hit #1
             Step::CrashAtFailpoint {
                 point: failpoint("flush::after_header"),

@@ -31,6 +31,8 @@ fn regression_recover_corrupt_misplaced_block_accepted() {
             tear_unsynced: false,
             process_crashes: false,
             probe_liveness: false,
+            fsync_revert: false,
+            no_psow: 0,
         },
         steps: vec![
             // #0 delete k00
