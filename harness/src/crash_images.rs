@@ -600,11 +600,13 @@ impl ReplayReport {
     }
 }
 
-/// Crash points: prefixes of the log (by record count). Most are the
-/// instant before an fsync, rename or unlink (when the most is unsynced);
-/// the rest anywhere; always the end.
+/// Crash points: prefixes of the log (by record count). Each instant just
+/// before an fsync, rename or unlink (when the most is unsynced) is taken
+/// in turn, in a seeded order, as often as `max` allows (each time with
+/// its own crash mode); then the end of the log. With no such instant,
+/// seeded random prefixes.
 fn crash_points(recs: &[Rec], max: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
-    let mut before_barrier: Vec<usize> = recs
+    let mut barriers: Vec<usize> = recs
         .iter()
         .enumerate()
         .filter(|(_, r)| {
@@ -615,16 +617,15 @@ fn crash_points(recs: &[Rec], max: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
         })
         .map(|(i, _)| i)
         .collect();
-    before_barrier.shuffle(rng);
-    let mut points: Vec<usize> = before_barrier
-        .into_iter()
-        .take(max.saturating_mul(3) / 4)
-        .collect();
-    points.push(recs.len());
-    while points.len() < max && !recs.is_empty() {
-        points.push(rng.gen_range(0..=recs.len()));
+    barriers.shuffle(rng);
+    let max = max.max(1);
+    let mut points = vec![recs.len()];
+    while points.len() < max {
+        match barriers.get((points.len() - 1) % barriers.len().max(1)) {
+            Some(&p) => points.push(p),
+            None => points.push(rng.gen_range(0..=recs.len())),
+        }
     }
-    points.truncate(max.max(1));
     points.sort_unstable();
     points
 }
@@ -638,7 +639,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, String> {
         ..ReplayReport::default()
     };
     let replay = format!(
-        "{}crashfuzz replay-crashes {} --seed {} --max-images {}",
+        "{}crashfuzz replay-crashes{} --seed {} --max-images {}",
         mutant_prefix(),
         opts.workload_arg,
         opts.seed,

@@ -229,6 +229,23 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The fail crate's own interface, FAILPOINTS=name=actions;... : checked
+    // here (a bad value is bad usage, not a panic). `stress` hands it to
+    // its children (which set it up themselves); every other command sets
+    // it up for itself, and the runner leaves configured names alone.
+    let _failpoints = match std::env::var("FAILPOINTS") {
+        Ok(value) if !value.trim().is_empty() => {
+            if let Err(message) = harness::stress::validate_failpoints(&value) {
+                eprintln!("crashfuzz: {message}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+            match cli.command {
+                Command::Stress { .. } | Command::StressChild { .. } => None,
+                _ => Some(fail::FailScenario::setup()),
+            }
+        }
+        _ => None,
+    };
     match dispatch(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
@@ -437,7 +454,7 @@ fn cmd_replay_crashes(
             let (bytes, _) = read_input(Some(path), None)?;
             (
                 harness::Scenario::from_bytes(&bytes),
-                format!("--workload {}", path.display()),
+                format!(" --workload {}", path.display()),
             )
         }
         None => (

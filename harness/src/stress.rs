@@ -454,7 +454,9 @@ impl Judge {
         recovered: &oracle::RecoveredStore,
     ) -> Result<(), Verdict> {
         self.model.crash();
-        let checked = catch_unwind(AssertUnwindSafe(|| self.model.check(recovered)));
+        let checked = catch_unwind(AssertUnwindSafe(|| {
+            self.model.check(recovered).map(|_| ()).map_err(Box::new)
+        }));
         match checked {
             Ok(Ok(_)) => {
                 self.checks += 1;
@@ -1084,7 +1086,7 @@ fn plan_round(
                 rng.gen_range(0..=3)
             },
             point,
-            fallback_ms: rng.gen_range(300..=1_500),
+            fallback_ms: rng.gen_range(150..=800),
         },
         None => {
             let early = rng.gen_bool(0.1);
