@@ -729,6 +729,8 @@ pub struct StressOptions {
 pub struct StressReport {
     /// The seed.
     pub seed: u64,
+    /// The store configuration the seed chose.
+    pub store: Option<StoreSpec>,
     /// Rounds (children killed or dead, then reopened and checked).
     pub rounds: u64,
     /// Round ends by kind: `time` (SIGKILL after a delay), `time-early`
@@ -1153,6 +1155,7 @@ pub fn run(opts: &StressOptions) -> Result<StressReport, String> {
     let mut judge = Judge::new(&spec);
     let mut report = StressReport {
         seed: opts.seed,
+        store: Some(spec.clone()),
         failpoints_total: engine::failpoints::all().count(),
         ..StressReport::default()
     };
