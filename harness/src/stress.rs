@@ -66,7 +66,9 @@ impl StoreSpec {
         StoreSpec {
             fanout: rng.gen_range(3..=16),
             copy_batch_docs: rng.gen_range(1..=64),
-            catchup_rounds: rng.gen_range(0..=3),
+            // At least one unlocked round, so `compact::catchup_unlocked` is
+            // reachable in every run.
+            catchup_rounds: rng.gen_range(1..=3),
             pitr: rng
                 .gen_bool(0.5)
                 .then(|| (rng.gen_range(1..=2), rng.gen_range(1..=6))),
@@ -981,6 +983,9 @@ fn judge_round(judge: &mut Judge, end: &RoundEnd, check_only: bool) -> Result<()
     Ok(())
 }
 
+/// A kill point is preferred while unused for at most this many rounds.
+const MAX_TRIES: u64 = 6;
+
 /// The failpoints that need some state left by the previous round.
 const CLEANUP_POINTS: [&str; 2] = ["recovery::before_cleanup", "recovery::after_cleanup"];
 const TRUNCATE_POINTS: [&str; 2] = ["recovery::before_truncate", "recovery::after_truncate"];
@@ -1016,6 +1021,7 @@ fn plan_round(
     spec: &StoreSpec,
     round: u64,
     used: &BTreeMap<String, u64>,
+    tried: &BTreeMap<String, u64>,
     previous_death: Option<&str>,
 ) -> (ChildPlan, Kill) {
     let seed = mix(opts.seed, round);
@@ -1040,9 +1046,12 @@ fn plan_round(
                 pick(&truncate, &mut rng)
             }
             _ => {
+                // Unused points first, unless they were tried often in
+                // vain (a point this run's configuration never reaches).
                 let fresh: Vec<&'static str> = unused(&catalog)
                     .into_iter()
                     .filter(|n| !n.starts_with("recovery::"))
+                    .filter(|n| tried.get(*n).copied().unwrap_or(0) < MAX_TRIES)
                     .collect();
                 if !fresh.is_empty() && rng.gen_bool(0.8) {
                     pick(&fresh, &mut rng)
@@ -1161,6 +1170,7 @@ pub fn run(opts: &StressOptions) -> Result<StressReport, String> {
     };
     let bar = progress_bar(opts);
     let mut previous_death: Option<String> = None;
+    let mut tried: BTreeMap<String, u64> = BTreeMap::new();
     let mut round = 0u64;
     loop {
         let out_of_rounds = opts.rounds.is_some_and(|n| round >= n);
@@ -1173,8 +1183,12 @@ pub fn run(opts: &StressOptions) -> Result<StressReport, String> {
             &spec,
             round,
             &report.failpoints_used,
+            &tried,
             previous_death.as_deref(),
         );
+        if let Kill::Failpoint { point, .. } = &kill {
+            *tried.entry(point.clone()).or_default() += 1;
+        }
         let end = run_child(opts, &dir, &plan, Some(&kill))?;
         *report.kills.entry(end.kill_kind.to_string()).or_default() += 1;
         if let Some(p) = &end.died_at {
@@ -1207,7 +1221,7 @@ pub fn run(opts: &StressOptions) -> Result<StressReport, String> {
     }
     if report.failures.is_empty() && round > 0 {
         // The last kill is checked by one more open, with no kill.
-        let (plan, _) = plan_round(opts, &spec, round, &report.failpoints_used, None);
+        let (plan, _) = plan_round(opts, &spec, round, &report.failpoints_used, &tried, None);
         let end = run_child(opts, &dir, &plan, None)?;
         if let Err((kind, invariant, message)) = judge_round(&mut judge, &end, true) {
             report.failures.push(RealFailure {
