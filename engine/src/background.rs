@@ -29,6 +29,7 @@
 //! flusher, compactor and writers.
 
 use crate::compaction::{CompactionOptions, CompactionReport, Phase, Progress};
+use crate::doc::DocInfo;
 use crate::error::{Error, Result};
 use crate::mutants;
 use crate::store::{CommitInfo, Store};
@@ -42,6 +43,45 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// here and check that the flusher still commits.
 pub type StepHook = Arc<dyn Fn(&Store, Phase) + Send + Sync>;
 
+/// A flush the background flusher is about to commit, as
+/// [`BackgroundObserver::flush_starting`] sees it.
+#[derive(Debug)]
+pub struct FlushStart<'a> {
+    /// The whole batch, in seqno order (the flusher takes the whole queue).
+    pub batch: &'a [DocInfo],
+    /// The timestamp the commit's header will carry.
+    pub timestamp: u64,
+    /// The file revision the flusher writes to.
+    pub rev: u64,
+    /// The update_seq of the tip before this flush.
+    pub tip_update_seq: u64,
+}
+
+/// Sees what the background threads do *before* anyone can act on it: a
+/// process that streams it elsewhere (the `crashfuzz stress` child streams
+/// it to its driver) then knows every acknowledgment a writer was told of,
+/// and every batch that may have reached the disk. Both calls run on a
+/// background thread with the store's memory lock held: they must not call
+/// the store, and should be quick.
+pub trait BackgroundObserver: Send + Sync {
+    /// The flusher is about to commit `flush`; nothing of it is written yet.
+    fn flush_starting(&self, flush: &FlushStart<'_>);
+    /// `event` happened; called before any waiter is woken for it (for a
+    /// flush: before [`Store::wait_durable`] can return it). Called whether
+    /// or not [`BackgroundConfig::record_events`] is on.
+    fn event(&self, event: &BackgroundEvent);
+}
+
+/// A shared [`BackgroundObserver`].
+#[derive(Clone)]
+pub struct ObserverHandle(pub std::sync::Arc<dyn BackgroundObserver>);
+
+impl fmt::Debug for ObserverHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ObserverHandle")
+    }
+}
+
 /// How the background threads behave.
 #[derive(Clone, Default)]
 pub struct BackgroundConfig {
@@ -54,6 +94,8 @@ pub struct BackgroundConfig {
     pub record_events: bool,
     /// See [`StepHook`].
     pub between_steps: Option<StepHook>,
+    /// See [`BackgroundObserver`].
+    pub observer: Option<ObserverHandle>,
 }
 
 impl fmt::Debug for BackgroundConfig {
@@ -63,6 +105,7 @@ impl fmt::Debug for BackgroundConfig {
             .field("compaction", &self.compaction)
             .field("record_events", &self.record_events)
             .field("between_steps", &self.between_steps.is_some())
+            .field("observer", &self.observer.is_some())
             .finish()
     }
 }
@@ -144,10 +187,14 @@ pub(crate) struct Control {
     /// Why the store is poisoned for good, if a thread panicked.
     pub panicked: Option<String>,
     pub report: BackgroundReport,
+    pub observer: Option<ObserverHandle>,
 }
 
 impl Control {
     fn log(&mut self, event: BackgroundEvent) {
+        if let Some(observer) = &self.observer {
+            observer.0.event(&event);
+        }
         if self.record_events {
             self.report.events.push(event);
         }
@@ -183,6 +230,7 @@ impl Store {
                 flusher_alive: true,
                 compactor_alive: true,
                 record_events: config.record_events,
+                observer: config.observer.clone(),
                 commits_at_last_compaction: st.stats.commits,
                 ..Control::default()
             };
@@ -375,7 +423,21 @@ fn flusher_loop(store: &Store) -> Result<()> {
             continue;
         }
         let compacting = st.compaction_running;
-        match store.flush_locked(&mut st) {
+        // One clock reading for the observer and the commit.
+        let now = store.inner.config.clock.now_secs();
+        if let Some(observer) = &st.bg.observer {
+            // Only a flush that will really start (flush_locked_at refuses
+            // a poisoned store and a held store lock before writing).
+            if st.poisoned.is_none() && !st.lock_held_by_compactor {
+                observer.0.flush_starting(&FlushStart {
+                    batch: &st.queue,
+                    timestamp: now.max(st.header.timestamp),
+                    rev: st.rev,
+                    tip_update_seq: st.header.update_seq,
+                });
+            }
+        }
+        match store.flush_locked_at(&mut st, now) {
             Ok(Some(info)) => {
                 st.bg.report.commits += 1;
                 if compacting {

@@ -31,7 +31,10 @@ pub mod store;
 pub mod sync;
 pub mod vfs;
 
-pub use background::{Background, BackgroundConfig, BackgroundEvent, BackgroundReport, StepHook};
+pub use background::{
+    Background, BackgroundConfig, BackgroundEvent, BackgroundObserver, BackgroundReport,
+    FlushStart, ObserverHandle, StepHook,
+};
 pub use compaction::{Compaction, CompactionOptions, CompactionReport, Phase, Progress};
 pub use config::{Clock, Config, ManualClock, PitrConfig, RecoveryPolicy, SystemClock};
 pub use doc::{Counters, DocInfo, SeqEntry};

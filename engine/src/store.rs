@@ -411,6 +411,18 @@ impl Store {
         &self,
         st: &mut MutexGuard<'_, State>,
     ) -> Result<Option<CommitInfo>> {
+        let now = self.inner.config.clock.now_secs();
+        self.flush_locked_at(st, now)
+    }
+
+    /// [`Store::flush_locked`] with the clock already read (`now`; the
+    /// header carries `now.max(tip's timestamp)`), so a caller can announce
+    /// the timestamp before the commit (the background observer).
+    pub(crate) fn flush_locked_at(
+        &self,
+        st: &mut MutexGuard<'_, State>,
+        now: u64,
+    ) -> Result<Option<CommitInfo>> {
         st.check_writable()?;
         if st.lock_held_by_compactor {
             st.stats.busy_flushes += 1;
@@ -421,8 +433,7 @@ impl Store {
         }
         let batch = std::mem::take(&mut st.queue);
         let mutations = batch.len();
-        let timestamp = self.inner.config.clock.now_secs();
-        match self.commit_batch(st, batch, timestamp) {
+        match self.commit_batch(st, batch, now) {
             Ok((pos, header)) => {
                 let info = CommitInfo {
                     update_seq: header.update_seq,

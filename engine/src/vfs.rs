@@ -161,8 +161,31 @@ impl Vfs for StdVfs {
         std::fs::File::open(dir)?.sync_all()
     }
 
+    /// Creates the missing directories and makes each new entry durable by
+    /// fsyncing its parent: a directory's own entry is durable only after
+    /// its parent is fsynced, and without this a power loss right after a
+    /// store was created in a new directory could lose the directory, and
+    /// with it every acknowledged flush (the simulator models exactly this).
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        std::fs::create_dir_all(dir)
+        // The missing directories, deepest first.
+        let mut missing = Vec::new();
+        let mut at = Some(dir);
+        while let Some(d) = at {
+            if d.as_os_str().is_empty() || d.is_dir() {
+                break;
+            }
+            missing.push(d.to_path_buf());
+            at = d.parent();
+        }
+        std::fs::create_dir_all(dir)?;
+        for created in missing.iter().rev() {
+            let parent = match created.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            self.sync_dir(parent)?;
+        }
+        Ok(())
     }
 
     fn exists(&self, path: &Path) -> io::Result<bool> {

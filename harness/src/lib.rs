@@ -6,15 +6,18 @@
 
 pub mod catalog;
 pub mod corrupt;
+pub mod crash_images;
 pub mod explore;
 pub mod failure;
 pub mod generate;
 pub mod minimize;
 pub mod mutants;
+pub mod realfs;
 pub mod regression;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod stress;
 pub mod targets;
 pub mod watch;
 

@@ -180,10 +180,93 @@ enum Command {
     /// Write a nightly campaign's report (report.md, report.json, SVG plots)
     /// from the directory ci/nightly.sh filled; exit 1 when its verdict fails.
     Report(harness::report::ReportArgs),
+    /// Crash the real thing: child processes run the engine over the real
+    /// file system (writers, background flusher and compactor) and are
+    /// killed (SIGKILL, or at a failpoint); each reopen is checked by the
+    /// oracle against every acknowledged flush. Honours FAILPOINTS.
+    Stress {
+        /// The seed (default: from the clock, printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Kill/reopen rounds.
+        #[arg(long)]
+        rounds: Option<u64>,
+        /// Time budget in seconds (default 60 when --rounds is absent).
+        #[arg(long)]
+        time: Option<u64>,
+        /// The store's directory, on the file system to test (must hold no
+        /// store; default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print one JSON summary object as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record a workload's I/O on the real file system, build crash images
+    /// from it under the simulator's persistence rules, open each over
+    /// StdVfs in a fresh process and check it with the oracle.
+    ReplayCrashes {
+        /// The workload: a scenario file (raw bytes, as artifacts are).
+        #[arg(long)]
+        workload: Option<PathBuf>,
+        /// Seed of the crash points and modes (and of the workload, if no
+        /// --workload).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Crash images to check.
+        #[arg(long, default_value_t = 100)]
+        max_images: usize,
+        /// Print one JSON summary object as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// (internal) One `stress` child.
+    #[command(hide = true)]
+    StressChild {
+        /// The store's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The plan, JSON.
+        #[arg(long)]
+        plan: String,
+        /// Only open, report, exit.
+        #[arg(long)]
+        check_only: bool,
+    },
+    /// (internal) Open a crash image and report it.
+    #[command(hide = true)]
+    OpenImage {
+        /// The image's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Tree fan-out.
+        #[arg(long)]
+        fanout: usize,
+        /// Strict recovery.
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The fail crate's own interface, FAILPOINTS=name=actions;... : checked
+    // here (a bad value is bad usage, not a panic). `stress` hands it to
+    // its children (which set it up themselves); every other command sets
+    // it up for itself, and the runner leaves configured names alone.
+    let _failpoints = match std::env::var("FAILPOINTS") {
+        Ok(value) if !value.trim().is_empty() => {
+            if let Err(message) = harness::stress::validate_failpoints(&value) {
+                eprintln!("crashfuzz: {message}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+            match cli.command {
+                Command::Stress { .. } | Command::StressChild { .. } => None,
+                _ => Some(fail::FailScenario::setup()),
+            }
+        }
+        _ => None,
+    };
     match dispatch(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
@@ -310,7 +393,132 @@ fn dispatch(command: Command) -> CmdResult {
             Ok(0)
         }
         Command::Report(args) => harness::report::cmd(&args),
+        Command::Stress {
+            seed,
+            rounds,
+            time,
+            dir,
+            json,
+        } => cmd_stress(seed, rounds, time, dir, json),
+        Command::ReplayCrashes {
+            workload,
+            seed,
+            max_images,
+            json,
+        } => cmd_replay_crashes(workload.as_deref(), seed, max_images, json),
+        Command::StressChild {
+            dir,
+            plan,
+            check_only,
+        } => {
+            let plan: harness::stress::ChildPlan =
+                serde_json::from_str(&plan).map_err(|e| format!("--plan: {e}"))?;
+            std::process::exit(harness::stress::child_main(&dir, &plan, check_only))
+        }
+        Command::OpenImage {
+            dir,
+            fanout,
+            strict,
+        } => std::process::exit(harness::crash_images::open_image_main(&dir, fanout, strict)),
     }
+}
+
+fn current_exe() -> Result<PathBuf, String> {
+    std::env::current_exe().map_err(|e| format!("cannot find the crashfuzz binary: {e}"))
+}
+
+fn cmd_stress(
+    seed: Option<u64>,
+    rounds: Option<u64>,
+    time: Option<u64>,
+    dir: Option<PathBuf>,
+    json: bool,
+) -> CmdResult {
+    let seed = seed.unwrap_or_else(seed_from_clock);
+    let user_failpoints = std::env::var("FAILPOINTS")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    if let Some(fp) = &user_failpoints {
+        harness::stress::validate_failpoints(fp)?;
+    }
+    harness::realfs::mutant_from_env()?;
+    let options = harness::stress::StressOptions {
+        seed,
+        rounds,
+        time: match (time, rounds) {
+            (None, None) => Some(Duration::from_secs(60)),
+            (t, _) => t.map(Duration::from_secs),
+        },
+        dir,
+        progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        exe: current_exe()?,
+        user_failpoints: user_failpoints.clone(),
+    };
+    eprintln!(
+        "crashfuzz stress: seed {seed}{}{}",
+        user_failpoints.map_or(String::new(), |f| format!(", FAILPOINTS={f}")),
+        harness::realfs::mutant_prefix()
+            .trim()
+            .split_once('=')
+            .map_or(String::new(), |(_, m)| format!(", seeded bug {m}"))
+    );
+    let report = harness::stress::run(&options)?;
+    for failure in &report.failures {
+        eprintln!("{failure}");
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| format!("json: {e}"))?
+        );
+    } else {
+        println!("{}", harness::stress::summary(&report));
+    }
+    Ok(report.exit_code())
+}
+
+fn cmd_replay_crashes(
+    workload: Option<&Path>,
+    seed: Option<u64>,
+    max_images: usize,
+    json: bool,
+) -> CmdResult {
+    let seed = seed.unwrap_or_else(seed_from_clock);
+    let (scenario, workload_arg) = match workload {
+        Some(path) => {
+            let (bytes, _) = read_input(Some(path), None)?;
+            (
+                harness::Scenario::from_bytes(&bytes),
+                format!(" --workload {}", path.display()),
+            )
+        }
+        None => (
+            harness::generate::scenario(seed, 0, Size::Large),
+            String::new(),
+        ),
+    };
+    let options = harness::crash_images::ReplayOptions {
+        scenario,
+        workload_arg,
+        seed,
+        max_images,
+        exe: current_exe()?,
+        progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    eprintln!("crashfuzz replay-crashes: seed {seed}, up to {max_images} images");
+    let report = harness::crash_images::run(&options)?;
+    for failure in &report.failures {
+        eprintln!("{failure}");
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| format!("json: {e}"))?
+        );
+    } else {
+        println!("{}", harness::crash_images::summary(&report));
+    }
+    Ok(report.exit_code())
 }
 
 fn seed_from_clock() -> u64 {
