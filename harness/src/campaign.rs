@@ -1,6 +1,6 @@
 //! `crashfuzz campaign`: the nightly crash-consistency campaign, what CI runs
 //! every night and what anyone runs locally with the same result
-//! (`ci/nightly.sh` only checks the toolchain and runs this).
+//! (`ci/nightly.sh` only builds crashfuzz and runs this).
 //!
 //! 1. installs the nightly toolchain and cargo-fuzz if missing
 //!    (`--no-install` skips it);
