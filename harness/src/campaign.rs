@@ -801,6 +801,7 @@ fn fuzz_target(plan: &Plan, fuzz_bin: &Path, target: Target, limits: Limits) -> 
     cmd.arg(format!("-artifact_prefix={}/", artifacts.display()))
         .arg(&corpus)
         .args(&seeds)
+        .current_dir(plan.out.join("work"))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2);
@@ -849,12 +850,18 @@ fn cmin_target(plan: &Plan, fuzz_bin: &Path, target: Target, limits: Limits) -> 
     let log_path = plan.out.join("logs").join(format!("cmin-{name}.log"));
     let log = io(&log_path, std::fs::File::create(&log_path))?;
     let log2 = io(&log_path, log.try_clone())?;
+    // A corpus input that fails (a canary's) is written here, not to the
+    // current directory.
+    let crashes = plan.out.join("work/cmin-artifacts").join(name);
+    io(&crashes, std::fs::create_dir_all(&crashes))?;
     let mut cmd = Command::new(fuzz_bin.join(name));
     cmd.arg("-merge=1")
+        .arg(format!("-artifact_prefix={}/", crashes.display()))
         .arg(format!("-timeout={}", limits.timeout_secs))
         .arg(format!("-rss_limit_mb={}", limits.rss_limit_mb))
         .arg(&merged)
         .arg(&corpus)
+        .current_dir(plan.out.join("work"))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2);
