@@ -365,6 +365,16 @@ impl Failure {
     }
 }
 
+/// The campaign's signature of an artifact that does not fail when
+/// replayed (a crash, timeout or OOM of the fuzz process that `crashfuzz`
+/// does not reproduce): one per target and libFuzzer kind (`crash`,
+/// `timeout`, `oom`, ..., the artifact name's prefix), 16 hex digits of
+/// SHA-256 over `unreproduced|<target>|<kind>`.
+pub fn unreproduced_signature(target: Target, kind: &str) -> String {
+    let text = format!("unreproduced|{}|{kind}", target.name());
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
 /// The command line that replays `input` as `target`'s input (from
 /// `artifact` when it was written to a file, else from its hex bytes).
 pub fn replay_command(
@@ -488,6 +498,15 @@ mod tests {
         assert!(cmd.contains("--mutant seqno-reused"), "{cmd}");
         assert_eq!(f.invariant(), "durability");
         assert_eq!(f.signature().len(), 16);
+    }
+
+    #[test]
+    fn unreproduced_signature_is_the_shell_formula() {
+        // printf 'unreproduced|crash_ops|timeout' | sha256sum | cut -c1-16
+        assert_eq!(
+            unreproduced_signature(Target::CrashOps, "timeout"),
+            "6b9fde5b12f6e2f9"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use harness::explore::{describe, explore, write_artifact, ExploreOptions};
 use harness::generate::Size;
 use harness::minimize::{minimize_target, regression_test};
 use harness::runner::{replay_command, RunOptions};
-use harness::targets::{run_target, Target};
+use harness::targets::Target;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -178,7 +178,8 @@ enum Command {
         seed: u64,
     },
     /// Write a nightly campaign's report (report.md, report.json, SVG plots)
-    /// from the directory ci/nightly.sh filled; exit 1 when its verdict fails.
+    /// from the directory `crashfuzz campaign` filled; exit 1 when its
+    /// verdict fails.
     Report(harness::report::ReportArgs),
     /// Crash the real thing: child processes run the engine over the real
     /// file system (writers, background flusher and compactor) and are
@@ -246,6 +247,10 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Run the nightly campaign (ci/nightly.sh is its bootstrap): fuzz,
+    /// explore, benchmark, triage, report. Exit 0 passed, 1 the verdict
+    /// failed, 2 the campaign could not run.
+    Campaign(harness::campaign::CampaignArgs),
 }
 
 fn main() -> ExitCode {
@@ -420,6 +425,7 @@ fn dispatch(command: Command) -> CmdResult {
             fanout,
             strict,
         } => std::process::exit(harness::crash_images::open_image_main(&dir, fanout, strict)),
+        Command::Campaign(args) => harness::campaign::run(&args),
     }
 }
 
@@ -646,35 +652,9 @@ fn cmd_repro(
     if !quiet {
         eprintln!("target {target}\n{}", describe(&scenario));
     }
-    // The run goes on a thread of its own, so that a hang the disk-call
-    // watchdog cannot see (a loop with no disk call) still ends the repro.
-    let (tx, rx) = std::sync::mpsc::channel();
-    let owned = bytes.to_vec();
-    std::thread::spawn(move || {
-        let _ = tx.send(run_target(target, &owned, &options));
-    });
-    let result = match rx.recv_timeout(hang_after) {
-        Ok(result) => result,
-        Err(_) => {
-            let mut failure = harness::Failure::new(
-                harness::FailureKind::Hang,
-                harness::failure::HarnessCheck::WallClockWatchdog,
-                format!(
-                    "the scenario still runs after {} s (a hang that makes no disk call)",
-                    hang_after.as_secs()
-                ),
-                &scenario,
-            )
-            .for_target(target, bytes);
-            failure.mutant = mutant;
-            if json {
-                println!("{}", serde_json::json!({ "failure": failure.to_json() }));
-            } else {
-                println!("{failure}");
-            }
-            return Ok(failure.kind.exit_code() as u8);
-        }
-    };
+    // On a thread of its own, so that a hang the disk-call watchdog cannot
+    // see (a loop with no disk call) still ends the repro.
+    let result = harness::targets::run_target_watched(target, bytes, &options, hang_after);
     match result {
         Ok(outcome) => {
             if json {

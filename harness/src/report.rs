@@ -1,5 +1,5 @@
 //! `crashfuzz report`: the nightly campaign's report, what a team opens in
-//! the morning. `ci/nightly.sh` fills a campaign directory; this module reads
+//! the morning. `crashfuzz campaign` fills a campaign directory; this module reads
 //! it and writes `report.md`, `report.json` and SVG plots.
 //!
 //! The campaign directory (every part optional; what is missing is reported
@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 /// Arguments of `crashfuzz report`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ReportArgs {
-    /// The campaign directory `ci/nightly.sh` filled (layout: see the
+    /// The campaign directory `crashfuzz campaign` filled (layout: see the
     /// `harness::report` module doc).
     pub campaign: PathBuf,
     /// Where report.md, report.json and plots/ go (default: the campaign

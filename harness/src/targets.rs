@@ -304,6 +304,52 @@ pub fn run_target(
     .map_err(|f| Box::new(f.for_target(target, data)))
 }
 
+/// [`run_target`] on a thread of its own with a wall-clock backstop: what
+/// `crashfuzz repro` and the campaign's triage run, so that both file a
+/// failure under the same signature. A run still going after `hang_after`
+/// (a hang that makes no disk call, which the deterministic watchdog cannot
+/// see) is a [`crate::FailureKind::Hang`] of
+/// [`crate::failure::HarnessCheck::WallClockWatchdog`]; its thread is left
+/// behind. A panic that escapes the runner's own guard is a
+/// [`crate::FailureKind::Panic`].
+pub fn run_target_watched(
+    target: Target,
+    data: &[u8],
+    options: &RunOptions,
+    hang_after: std::time::Duration,
+) -> Result<Outcome, Box<Failure>> {
+    use crate::failure::HarnessCheck;
+    use crate::FailureKind;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (owned, opts) = (data.to_vec(), options.clone());
+    std::thread::spawn(move || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_target(target, &owned, &opts)
+        }));
+        let _ = tx.send(result);
+    });
+    let (kind, check, message) = match rx.recv_timeout(hang_after) {
+        Ok(Ok(result)) => return result,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => (
+            FailureKind::Hang,
+            HarnessCheck::WallClockWatchdog,
+            format!(
+                "the scenario still runs after {} s (a hang that makes no disk call)",
+                hang_after.as_secs()
+            ),
+        ),
+        Ok(Err(_)) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => (
+            FailureKind::Panic,
+            HarnessCheck::NoPanic,
+            "the run panicked outside the runner's guard".to_string(),
+        ),
+    };
+    let mut failure =
+        Failure::new(kind, check, message, &target.scenario(data)).for_target(target, data);
+    failure.mutant = options.mutant;
+    Err(Box::new(failure))
+}
+
 /// A readable account of what `target` does with `data` (the scenario, and
 /// for `recover_corrupt` the damage plan).
 pub fn describe(target: Target, data: &[u8]) -> String {
