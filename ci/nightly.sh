@@ -7,7 +7,7 @@
 #                 [--seed N] [--verify-tests | --no-verify-tests]
 #                 [--import DIR] [--no-install] [--no-build]
 #
-# All of it is `crashfuzz campaign` (harness/src/campaign.rs; `ci/nightly.sh
+# All of it is `crashfuzz campaign` (crashfuzz/src/campaign.rs; `ci/nightly.sh
 # --help` lists the options): this script only builds crashfuzz and runs it.
 # Exit: 0 passed; 1 the verdict failed (a new unique crash, an escaped seeded
 # bug, a target that did not run, a failpoint never crashed at, a canary not

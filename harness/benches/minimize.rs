@@ -39,7 +39,7 @@ fn find_failure(mutant: Mutant) -> Option<Scenario> {
         jobs: 1,
         size: Size::Default,
         mutant: Some(mutant),
-        progress: false,
+        progress: None,
         ..ExploreOptions::default()
     });
     report.failure.map(|f| f.failure.scenario)

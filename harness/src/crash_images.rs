@@ -585,8 +585,8 @@ pub struct ReplayOptions {
     pub max_images: usize,
     /// The `crashfuzz` binary (images are opened by `open-image` children).
     pub exe: PathBuf,
-    /// Show progress.
-    pub progress: bool,
+    /// Where to show progress (the CLI draws a bar).
+    pub progress: Option<crate::progress::ProgressSink>,
 }
 
 /// What a replay did.
@@ -696,11 +696,11 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, String> {
         .count();
     let mut rng = ChaCha8Rng::seed_from_u64(mix(opts.seed, 0xC4A5));
     let points = crash_points(&recs, opts.max_images, &mut rng);
-    let bar = if opts.progress {
-        indicatif::ProgressBar::new(points.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
+    let bar: std::sync::Arc<dyn crate::progress::Progress> = match &opts.progress {
+        Some(sink) => sink.0.clone(),
+        None => std::sync::Arc::new(crate::progress::NoProgress),
     };
+    bar.set_length(Some(points.len() as u64));
     let fanout = usize::from(opts.scenario.config.fanout.max(2));
     let strict = opts.scenario.config.strict_recovery;
     for (i, &point) in points.iter().enumerate() {
@@ -743,7 +743,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, String> {
             break;
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     report.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -11,7 +11,6 @@ use crate::runner::{run, Failure, FailureKind, RunOptions, Sanity};
 use crate::scenario::Scenario;
 use engine::mutants::Mutant;
 use failpoints::Coverage;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,8 +31,8 @@ pub struct ExploreOptions {
     pub size: Size,
     /// A seeded bug to switch on.
     pub mutant: Option<Mutant>,
-    /// Draw a progress bar on stderr.
-    pub progress: bool,
+    /// Where to show progress (the CLI draws a bar; `None`: nowhere).
+    pub progress: Option<crate::progress::ProgressSink>,
     /// The wall-clock backstop: a scenario still running after this long is
     /// reported as a hang. The deterministic watchdog (a budget of disk
     /// calls per step, [`crate::watch`]) catches almost every hang first;
@@ -53,7 +52,7 @@ impl Default for ExploreOptions {
             jobs: 1,
             size: Size::Default,
             mutant: None,
-            progress: false,
+            progress: None,
             hang_after: Duration::from_secs(DEFAULT_HANG_SECS),
             max_rss_bytes: DEFAULT_MAX_RSS_MB << 20,
         }
@@ -324,7 +323,10 @@ pub fn explore(options: &ExploreOptions) -> ExploreReport {
             .collect(),
         finished_workers: AtomicU64::new(0),
     });
-    let bar = progress_bar(options);
+    let bar = options.progress.clone();
+    if let Some(bar) = &bar {
+        bar.0.set_length(options.iterations);
+    }
     let handles: Vec<_> = (0..jobs)
         .map(|me| {
             let shared = shared.clone();
@@ -352,8 +354,8 @@ pub fn explore(options: &ExploreOptions) -> ExploreReport {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
             let total = engine::failpoints::all().count();
-            bar.set_position(n);
-            bar.set_message(format!(
+            bar.0.set_position(n);
+            bar.0.set_message(format!(
                 "{rate:.0} scenarios/s, {} crash states, failpoints crashed {}/{total}",
                 shared.crash_states.load(Ordering::Relaxed),
                 total - cov.uncrashed().len()
@@ -367,7 +369,7 @@ pub fn explore(options: &ExploreOptions) -> ExploreReport {
         }
     }
     if let Some(bar) = bar {
-        bar.finish_and_clear();
+        bar.0.finish();
     }
     let found = shared
         .found
@@ -395,25 +397,6 @@ pub fn explore(options: &ExploreOptions) -> ExploreReport {
         sanity,
         peak_rss_bytes: peak_rss,
     }
-}
-
-fn progress_bar(options: &ExploreOptions) -> Option<ProgressBar> {
-    if !options.progress {
-        return None;
-    }
-    let bar = match options.iterations {
-        Some(n) => ProgressBar::new(n),
-        None => ProgressBar::no_length(),
-    };
-    let template = if options.iterations.is_some() {
-        "{elapsed_precise} [{bar:30}] {pos}/{len} {msg}"
-    } else {
-        "{elapsed_precise} {spinner} {pos} scenarios, {msg}"
-    };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Some(bar)
 }
 
 /// Write a failure's artifact (raw scenario bytes, the encoding the fuzz

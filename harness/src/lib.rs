@@ -4,7 +4,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod campaign;
 pub mod catalog;
 pub mod corrupt;
 pub mod crash_images;
@@ -12,10 +11,9 @@ pub mod explore;
 pub mod failure;
 pub mod generate;
 pub mod minimize;
-pub mod mutants;
+pub mod progress;
 pub mod realfs;
 pub mod regression;
-pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod stress;

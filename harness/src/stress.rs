@@ -717,8 +717,8 @@ pub struct StressOptions {
     pub time: Option<Duration>,
     /// The directory (default: a fresh temporary one).
     pub dir: Option<PathBuf>,
-    /// Show a progress bar.
-    pub progress: bool,
+    /// Where to show progress (the CLI draws a bar).
+    pub progress: Option<crate::progress::ProgressSink>,
     /// The `crashfuzz` binary to start children from.
     pub exe: PathBuf,
     /// `FAILPOINTS` the user set for every child (the driver then chooses
@@ -1168,7 +1168,11 @@ pub fn run(opts: &StressOptions) -> Result<StressReport, String> {
         failpoints_total: engine::failpoints::all().count(),
         ..StressReport::default()
     };
-    let bar = progress_bar(opts);
+    let bar: std::sync::Arc<dyn crate::progress::Progress> = match &opts.progress {
+        Some(sink) => sink.0.clone(),
+        None => std::sync::Arc::new(crate::progress::NoProgress),
+    };
+    bar.set_length(opts.rounds);
     let mut previous_death: Option<String> = None;
     let mut tried: BTreeMap<String, u64> = BTreeMap::new();
     let mut round = 0u64;
@@ -1234,7 +1238,7 @@ pub fn run(opts: &StressOptions) -> Result<StressReport, String> {
             });
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     report.acknowledged_commits = judge.acked_commits;
     report.checks = judge.checks;
     report.failpoints_used_count = report.failpoints_used.len();
@@ -1245,23 +1249,6 @@ pub fn run(opts: &StressOptions) -> Result<StressReport, String> {
     report.elapsed_secs = started.elapsed().as_secs_f64();
     report.rounds_per_sec = report.rounds as f64 / report.elapsed_secs.max(1e-9);
     Ok(report)
-}
-
-fn progress_bar(opts: &StressOptions) -> indicatif::ProgressBar {
-    if !opts.progress {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = match opts.rounds {
-        Some(n) => indicatif::ProgressBar::new(n),
-        None => indicatif::ProgressBar::new_spinner(),
-    };
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} stress {elapsed_precise} round {pos} {msg}",
-    ) {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
 }
 
 /// Check a user's `FAILPOINTS` value the way `fail::FailScenario::setup`

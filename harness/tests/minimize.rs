@@ -48,7 +48,7 @@ fn find_and_minimize_canary() -> (Scenario, Minimized) {
         jobs: 1,
         size: Size::Default,
         mutant: Some(CANARY),
-        progress: false,
+        progress: None,
         ..ExploreOptions::default()
     });
     let found = report.failure.unwrap_or_else(|| {

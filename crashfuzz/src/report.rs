@@ -31,10 +31,10 @@
 //! crashed at. In a canary campaign (a seeded bug on) it fails instead when
 //! the bug was *not* found.
 
-use crate::runner::RunOptions;
-use crate::targets::{run_target, Target};
 use engine::mutants::Mutant;
 use failpoints::Coverage;
+use harness::runner::RunOptions;
+use harness::targets::{run_target, Target};
 use plotters::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -651,7 +651,7 @@ fn failpoint_rows(explorer: &Coverage, targets: &[TargetRow]) -> Vec<FailpointRo
             let explorer_crashes = get(&explorer.crashes);
             FailpointRow {
                 name: name.to_string(),
-                at: crate::catalog::locations(name)
+                at: harness::catalog::locations(name)
                     .into_iter()
                     .map(String::from)
                     .collect(),

@@ -47,7 +47,7 @@ fn printed_replay_command_reproduces_the_failure() {
         jobs: 1,
         size: Size::Default,
         mutant: Some(Mutant::HeaderSyncSkipped),
-        progress: false,
+        progress: None,
         ..ExploreOptions::default()
     });
     let found = report.failure.expect("the seeded bug is found");

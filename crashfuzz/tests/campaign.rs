@@ -3,11 +3,11 @@
 //! not reproduce), and its bad usage. The fuzzing itself needs cargo-fuzz
 //! and the nightly toolchain: `ci/nightly.sh` runs it.
 
+use crashfuzz::campaign::{collect_artifacts, triage};
+use crashfuzz::report::{parse_key_values, write, ReportArgs};
 use engine::mutants::Mutant;
-use harness::campaign::{collect_artifacts, triage};
 use harness::explore::{explore, write_artifact, ExploreOptions};
 use harness::failure::unreproduced_signature;
-use harness::report::{parse_key_values, write, ReportArgs};
 use harness::targets::{run_target, write_seed_corpus, Target};
 use harness::RunOptions;
 use std::path::Path;

@@ -3,11 +3,11 @@
 //! it was detected, the median time and scenarios to detect, the failure
 //! kind and invariant, and the minimized repro's size.
 
-use crate::explore::{explore, ExploreOptions};
-use crate::generate::Size;
-use crate::minimize::minimize;
-use crate::runner::RunOptions;
 use engine::mutants::Mutant;
+use harness::explore::{explore, ExploreOptions};
+use harness::generate::Size;
+use harness::minimize::minimize;
+use harness::runner::RunOptions;
 use std::path::Path;
 use std::time::Duration;
 
@@ -91,7 +91,7 @@ fn bench_one(mutant: Mutant, options: &BenchOptions) -> BugResult {
             jobs: options.jobs,
             size: Size::Default,
             mutant: Some(mutant),
-            progress: false,
+            progress: None,
             ..ExploreOptions::default()
         });
         match report.failure {

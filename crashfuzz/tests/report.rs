@@ -3,9 +3,9 @@
 //! repro verdict, and a whole campaign directory into report.md,
 //! report.json and SVG plots, with the verdict rules.
 
+use crashfuzz::report::{parse_libfuzzer_log, parse_repro, write, ReportArgs};
 use harness::explore::{explore, ExploreOptions};
 use harness::generate::Size;
-use harness::report::{parse_libfuzzer_log, parse_repro, write, ReportArgs};
 use harness::targets::{write_seed_corpus, Target};
 use std::path::{Path, PathBuf};
 
@@ -121,7 +121,7 @@ fn campaign(dir: &Path, mutant: &str, escaped: bool, meta: &str) {
         jobs: 1,
         size: Size::Default,
         mutant: None,
-        progress: false,
+        progress: None,
         ..ExploreOptions::default()
     });
     std::fs::create_dir_all(dir.join("explore")).unwrap();

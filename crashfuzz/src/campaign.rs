@@ -34,13 +34,13 @@
 //! and `repro.json`, `minimize.txt` and `minimize.json`, `meta.txt`,
 //! `regression_*.rs`), `report.md`, `report.json`, `plots/`.
 
-use crate::explore::{describe, explore, write_artifact, ExploreOptions};
-use crate::failure::{unreproduced_signature, Check, Failure, HarnessCheck};
-use crate::minimize::{minimize_target, regression_test, Minimized};
 use crate::report::ReportArgs;
-use crate::runner::{replay_command, Outcome, RunOptions};
-use crate::targets::{run_target_watched, write_seed_corpus, Target};
 use engine::mutants::Mutant;
+use harness::explore::{describe, explore, write_artifact, ExploreOptions};
+use harness::failure::{unreproduced_signature, Check, Failure, HarnessCheck};
+use harness::minimize::{minimize_target, regression_test, Minimized};
+use harness::runner::{replay_command, Outcome, RunOptions};
+use harness::targets::{run_target_watched, write_seed_corpus, Target};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -762,8 +762,8 @@ fn write_header(plan: &Plan, meta: &Meta, build_secs: u64) -> Result<(), String>
 
 fn fuzz_env(cmd: &mut Command, mutant: Option<Mutant>) -> &mut Command {
     match mutant {
-        Some(m) => cmd.env(crate::regression::MUTANT_ENV, m.name()),
-        None => cmd.env_remove(crate::regression::MUTANT_ENV),
+        Some(m) => cmd.env(harness::regression::MUTANT_ENV, m.name()),
+        None => cmd.env_remove(harness::regression::MUTANT_ENV),
     }
 }
 
@@ -896,7 +896,7 @@ fn explore_share(plan: &Plan) -> Result<(), String> {
         iterations: None,
         jobs: plan.jobs,
         mutant: plan.mutant,
-        progress: false,
+        progress: None,
         ..ExploreOptions::default()
     });
     io(
@@ -1100,7 +1100,7 @@ fn replay(
         mutant,
         echo: false,
     };
-    let hang_after = Duration::from_secs(crate::explore::DEFAULT_HANG_SECS);
+    let hang_after = Duration::from_secs(harness::explore::DEFAULT_HANG_SECS);
     run_target_watched(target, bytes, &options, hang_after)
 }
 
@@ -1689,9 +1689,9 @@ mod tests {
 
     #[test]
     fn one_signature_function() {
-        let s = crate::Scenario::from_bytes(&[1, 2, 3]);
+        let s = harness::Scenario::from_bytes(&[1, 2, 3]);
         let mut f = Failure::new(
-            crate::FailureKind::Divergence,
+            harness::FailureKind::Divergence,
             oracle::Invariant::Durability,
             "x".into(),
             &s,

@@ -180,7 +180,7 @@ enum Command {
     /// Write a nightly campaign's report (report.md, report.json, SVG plots)
     /// from the directory `crashfuzz campaign` filled; exit 1 when its
     /// verdict fails.
-    Report(harness::report::ReportArgs),
+    Report(crashfuzz::report::ReportArgs),
     /// Crash the real thing: child processes run the engine over the real
     /// file system (writers, background flusher and compactor) and are
     /// killed (SIGKILL, or at a failpoint); each reopen is checked by the
@@ -250,7 +250,7 @@ enum Command {
     /// Run the nightly campaign (ci/nightly.sh is its bootstrap): fuzz,
     /// explore, benchmark, triage, report. Exit 0 passed, 1 the verdict
     /// failed, 2 the campaign could not run.
-    Campaign(harness::campaign::CampaignArgs),
+    Campaign(crashfuzz::campaign::CampaignArgs),
 }
 
 fn main() -> ExitCode {
@@ -310,7 +310,10 @@ fn dispatch(command: Command) -> CmdResult {
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 size: Size::from_name(&size).ok_or_else(|| format!("unknown --size {size:?}"))?,
                 mutant: parse_mutant(mutant.as_deref())?,
-                progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                progress: crashfuzz::progress::Bar::sink(
+                    !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                    "scenarios",
+                ),
                 hang_after: Duration::from_secs(hang_secs.max(1)),
                 max_rss_bytes: max_rss_mb.saturating_mul(1 << 20),
             };
@@ -351,7 +354,7 @@ fn dispatch(command: Command) -> CmdResult {
             let output = output.unwrap_or_else(|| artifact.with_extension("min"));
             cmd_minimize(target, &bytes, mutant, &output, test_out.as_deref(), json)
         }
-        Command::Catalog { json, coverage } => harness::catalog::print(json, coverage.as_deref()),
+        Command::Catalog { json, coverage } => crashfuzz::catalog::print(json, coverage.as_deref()),
         Command::Inspect { file } => cmd_inspect(&file),
         Command::Mutants {
             time_per_bug,
@@ -379,14 +382,14 @@ fn dispatch(command: Command) -> CmdResult {
                     .flatten()
                     .collect()
             };
-            let options = harness::mutants::BenchOptions {
+            let options = crashfuzz::mutants::BenchOptions {
                 time_per_bug: Duration::from_secs(time_per_bug),
                 seeds,
                 first_seed: seed,
                 jobs,
                 progress: !json,
             };
-            harness::mutants::cmd(&bugs, &options, json, markdown.as_deref())
+            crashfuzz::mutants::cmd(&bugs, &options, json, markdown.as_deref())
         }
         Command::Corpus { out, count, seed } => {
             for target in Target::ALL {
@@ -397,7 +400,7 @@ fn dispatch(command: Command) -> CmdResult {
             }
             Ok(0)
         }
-        Command::Report(args) => harness::report::cmd(&args),
+        Command::Report(args) => crashfuzz::report::cmd(&args),
         Command::Stress {
             seed,
             rounds,
@@ -425,7 +428,7 @@ fn dispatch(command: Command) -> CmdResult {
             fanout,
             strict,
         } => std::process::exit(harness::crash_images::open_image_main(&dir, fanout, strict)),
-        Command::Campaign(args) => harness::campaign::run(&args),
+        Command::Campaign(args) => crashfuzz::campaign::run(&args),
     }
 }
 
@@ -456,7 +459,10 @@ fn cmd_stress(
             (t, _) => t.map(Duration::from_secs),
         },
         dir,
-        progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        progress: crashfuzz::progress::Bar::sink(
+            !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            "rounds",
+        ),
         exe: current_exe()?,
         user_failpoints: user_failpoints.clone(),
     };
@@ -509,7 +515,10 @@ fn cmd_replay_crashes(
         seed,
         max_images,
         exe: current_exe()?,
-        progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        progress: crashfuzz::progress::Bar::sink(
+            !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            "images",
+        ),
     };
     eprintln!("crashfuzz replay-crashes: seed {seed}, up to {max_images} images");
     let report = harness::crash_images::run(&options)?;
