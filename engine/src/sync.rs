@@ -17,17 +17,17 @@
 //! counter is a test clock, not a synchronisation point between engine
 //! threads.
 
-#[cfg(not(feature = "shuttle"))]
+#[cfg(not(shuttle))]
 pub use std::sync::{atomic, Arc, Condvar, Mutex, MutexGuard, PoisonError};
-#[cfg(not(feature = "shuttle"))]
+#[cfg(not(shuttle))]
 pub use std::thread;
 
-#[cfg(feature = "shuttle")]
+#[cfg(shuttle)]
 pub use shuttle::sync::{atomic, Arc, Condvar, Mutex, MutexGuard, PoisonError};
-#[cfg(feature = "shuttle")]
+#[cfg(shuttle)]
 pub use shuttle::thread;
 
 /// The shuttle crate itself, for tests that drive its schedulers (they need
 /// the very version the engine's primitives come from).
-#[cfg(feature = "shuttle")]
+#[cfg(shuttle)]
 pub use shuttle;

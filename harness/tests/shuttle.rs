@@ -1,7 +1,7 @@
 //! Systematic concurrency testing of the background flusher and compactor
 //! with [shuttle](https://docs.rs/shuttle) (issue 11).
 //!
-//! Run with `cargo test -p harness --features shuttle --test shuttle`.
+//! Run with `ci/shuttle.sh` (`RUSTFLAGS="--cfg shuttle" cargo test -p harness --test shuttle`).
 //! The feature makes every lock, condition variable and thread of the
 //! engine shuttle's (`engine::sync`), so shuttle's schedulers (random and
 //! PCT) choose every interleaving of writers, flusher and compactor. It is
@@ -25,7 +25,7 @@
 //! shuttle reports the deadlock), flusher-writes-old-file as a divergence.
 //! On every failure the failing schedule is printed in shuttle's encoding
 //! with the command that replays it, and the test replays it itself.
-#![cfg(feature = "shuttle")]
+#![cfg(shuttle)]
 
 mod threads_support;
 
@@ -361,7 +361,7 @@ impl Found {
         });
         format!(
             "CRASHFUZZ_SHUTTLE_SCENARIO={}{mutant} CRASHFUZZ_SHUTTLE_SCHEDULE={} \
-             cargo test -p harness --features shuttle --test shuttle -- --ignored \
+             ci/shuttle.sh --ignored \
              replay_schedule_from_env --nocapture",
             self.scenario.name(),
             self.schedule.encode()
