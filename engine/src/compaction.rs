@@ -42,7 +42,7 @@ use crate::mutants::{self, Mutant};
 use crate::snapshot::Snapshot;
 use crate::store::{compact_file_name, file_name, HeaderInfo, State, Store};
 use crate::sync::{Arc, MutexGuard};
-use crate::vfs::{OpenMode, VfsFile};
+use crate::vfs::{is_file_busy, OpenMode, VfsFile};
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::path::PathBuf;
@@ -787,7 +787,7 @@ impl Compaction {
                     .map_err(Error::io("fsync dir after unlink"))?;
                 failpoint!("compact::after_unlink_dir_sync");
             }
-            Err(e) if is_busy(&e) => {
+            Err(e) if is_file_busy(&e) => {
                 // Windows: the old file is still open somewhere (a reader's
                 // snapshot). It is no longer authoritative (the higher
                 // revision wins on open), so its removal is retried later
@@ -803,11 +803,6 @@ impl Compaction {
         st.compaction_running = false;
         Ok(())
     }
-}
-
-/// Whether `e` is Windows' refusal to rename or remove an open file.
-pub(crate) fn is_busy(e: &std::io::Error) -> bool {
-    e.to_string().contains("resource busy")
 }
 
 impl Drop for Compaction {

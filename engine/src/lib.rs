@@ -42,4 +42,4 @@ pub use error::{Error, Result};
 pub use format::Header;
 pub use snapshot::{Contents, Snapshot, VerifyReport};
 pub use store::{CommitInfo, HeaderInfo, OpenReport, Stats, Store};
-pub use vfs::{OpenMode, StdVfs, Vfs, VfsFile};
+pub use vfs::{is_file_busy, OpenMode, StdVfs, Vfs, VfsFile};

@@ -29,7 +29,7 @@ use crate::mutants::{self, Mutant};
 use crate::recovery::{self, Recovered};
 use crate::snapshot::Snapshot;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use crate::vfs::{OpenMode, Vfs};
+use crate::vfs::{is_file_busy, OpenMode, Vfs};
 use std::path::{Path, PathBuf};
 
 /// The file name of revision `rev` of store `name`.
@@ -597,7 +597,7 @@ impl Store {
                     gone.push(path);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(path),
-                Err(e) if crate::compaction::is_busy(&e) => {}
+                Err(e) if is_file_busy(&e) => {}
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }

@@ -183,12 +183,15 @@ fn units(start: u64, end: u64, unit: u64) -> std::ops::Range<u64> {
 }
 
 fn busy_error(what: &str, path: &Path) -> io::Error {
-    // io::ErrorKind::ResourceBusy would fit, but it needs Rust 1.83 and the
-    // workspace's MSRV is 1.80; callers test with `is_busy`.
-    io::Error::other(format!(
-        "{BUSY_TAG} (os error 16): {what} {} while it is open (simulated Windows)",
-        path.display()
-    ))
+    // The kind is what the engine tests (`engine::vfs::is_file_busy`); the
+    // text is what `is_busy` tells a simulated one by.
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        format!(
+            "{BUSY_TAG} (os error 16): {what} {} while it is open (simulated Windows)",
+            path.display()
+        ),
+    )
 }
 
 fn not_found(what: &str, path: &Path) -> io::Error {
