@@ -471,7 +471,7 @@ impl SimVfs {
     /// one bit of one such byte flips. The byte is chosen from the seed, in
     /// the newest header block among those bytes when there is one (a
     /// block at a 4096-aligned offset whose first byte is
-    /// `engine::format::MARKER_HEADER`: inside its length, checksum or
+    /// `engine::layout::MARKER_HEADER`: inside its length, checksum or
     /// first fields), else anywhere among them. Counted as
     /// `tear-unsynced-bitflip`. This is what a harness used to do by hand
     /// after a reboot; the sim does it from the crash's own PRNG stream.
@@ -916,7 +916,7 @@ impl State {
             }
             let newest_header = (from..len)
                 .rev()
-                .find(|at| at % block == 0 && f.visible[*at] == engine::format::MARKER_HEADER);
+                .find(|at| at % block == 0 && f.visible[*at] == engine::layout::MARKER_HEADER);
             let at = match newest_header {
                 Some(h) => (h + 1 + rng.gen_range(0..40usize)).min(len - 1),
                 None => rng.gen_range(from..len),
