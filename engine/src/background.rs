@@ -28,12 +28,15 @@
 //! ([`crate::sync`]), so shuttle's schedulers explore the interleavings of
 //! flusher, compactor and writers.
 
-use crate::compaction::{CompactionOptions, CompactionReport, Phase, Progress};
-use crate::doc::DocInfo;
+use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::mutants;
-use crate::store::{CommitInfo, Store};
+use crate::store::Store;
 use crate::sync::{thread, Arc};
+use crate::types::{
+    BackgroundEvent, BackgroundReport, CompactionOptions, CompactionReport, FlushStart,
+    ObserverHandle, Phase, Progress,
+};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -42,45 +45,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// there (unless a seeded bug holds it): a test may pause the compactor
 /// here and check that the flusher still commits.
 pub type StepHook = Arc<dyn Fn(&Store, Phase) + Send + Sync>;
-
-/// A flush the background flusher is about to commit, as
-/// [`BackgroundObserver::flush_starting`] sees it.
-#[derive(Debug)]
-pub struct FlushStart<'a> {
-    /// The whole batch, in seqno order (the flusher takes the whole queue).
-    pub batch: &'a [DocInfo],
-    /// The timestamp the commit's header will carry.
-    pub timestamp: u64,
-    /// The file revision the flusher writes to.
-    pub rev: u64,
-    /// The update_seq of the tip before this flush.
-    pub tip_update_seq: u64,
-}
-
-/// Sees what the background threads do *before* anyone can act on it: a
-/// process that streams it elsewhere (the `crashfuzz stress` child streams
-/// it to its driver) then knows every acknowledgment a writer was told of,
-/// and every batch that may have reached the disk. Both calls run on a
-/// background thread with the store's memory lock held: they must not call
-/// the store, and should be quick.
-pub trait BackgroundObserver: Send + Sync {
-    /// The flusher is about to commit `flush`; nothing of it is written yet.
-    fn flush_starting(&self, flush: &FlushStart<'_>);
-    /// `event` happened; called before any waiter is woken for it (for a
-    /// flush: before [`Store::wait_durable`] can return it). Called whether
-    /// or not [`BackgroundConfig::record_events`] is on.
-    fn event(&self, event: &BackgroundEvent);
-}
-
-/// A shared [`BackgroundObserver`].
-#[derive(Clone)]
-pub struct ObserverHandle(pub std::sync::Arc<dyn BackgroundObserver>);
-
-impl fmt::Debug for ObserverHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ObserverHandle")
-    }
-}
 
 /// How the background threads behave.
 #[derive(Clone, Default)]
@@ -94,7 +58,7 @@ pub struct BackgroundConfig {
     pub record_events: bool,
     /// See [`StepHook`].
     pub between_steps: Option<StepHook>,
-    /// See [`BackgroundObserver`].
+    /// See [`BackgroundObserver`](crate::BackgroundObserver).
     pub observer: Option<ObserverHandle>,
 }
 
@@ -107,101 +71,6 @@ impl fmt::Debug for BackgroundConfig {
             .field("between_steps", &self.between_steps.is_some())
             .field("observer", &self.observer.is_some())
             .finish()
-    }
-}
-
-/// Something the background threads did. Flushes are logged in commit
-/// order; a compaction's events carry the tip they happened at
-/// (`h0_update_seq`, `update_seq`), since a flush may be logged between a
-/// compaction's start and its log entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BackgroundEvent {
-    /// The flusher committed.
-    Flushed(CommitInfo),
-    /// A compaction started with H0 at `h0_update_seq`.
-    CompactionStarted {
-        /// H0's update_seq.
-        h0_update_seq: u64,
-        /// The purge bound in force.
-        purge_upto: Option<u64>,
-        /// The clock reading at the start (PiTR's `now`).
-        started_at_secs: u64,
-    },
-    /// The compaction switched files when the tip was `update_seq`.
-    CompactionSwitched {
-        /// The update_seq of the tip at the switch.
-        update_seq: u64,
-        /// The new revision.
-        new_rev: u64,
-    },
-    /// The compaction finished.
-    CompactionFinished(CompactionReport),
-    /// The compaction failed (`switched`: after its switch).
-    CompactionFailed {
-        /// Whether it had switched files already.
-        switched: bool,
-        /// What went wrong.
-        error: String,
-    },
-}
-
-/// What the background threads did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BackgroundReport {
-    /// Flush commits.
-    pub commits: u64,
-    /// Commits made while a compaction was running.
-    pub commits_while_compacting: u64,
-    /// Flushes that found the store lock held and came back later.
-    pub busy_retries: u64,
-    /// Compactions that finished.
-    pub compactions: u64,
-    /// Compactions that failed (aborted, or failed after the switch).
-    pub compactions_failed: u64,
-    /// Compactions not started as there was nothing committed to compact.
-    pub compactions_skipped: u64,
-    /// The most catch-up rounds one compaction took (the locked one
-    /// included).
-    pub max_catchup_rounds: u64,
-    /// The most steps one compaction took.
-    pub max_compaction_steps: u64,
-    /// Deferred unlinks retried successfully.
-    pub deferred_unlinks_done: u64,
-    /// The event log, if [`BackgroundConfig::record_events`].
-    pub events: Vec<BackgroundEvent>,
-}
-
-/// The background threads' state, inside the store's memory lock.
-#[derive(Debug, Default)]
-pub(crate) struct Control {
-    pub flusher_alive: bool,
-    pub compactor_alive: bool,
-    pub stop_compactor: bool,
-    pub stop_flusher: bool,
-    pub record_events: bool,
-    /// Compactions asked for and not yet started.
-    pub requested: u64,
-    pub compaction_running: bool,
-    /// `stats.commits` when the last compaction began.
-    pub commits_at_last_compaction: u64,
-    /// Why the store is poisoned for good, if a thread panicked.
-    pub panicked: Option<String>,
-    pub report: BackgroundReport,
-    pub observer: Option<ObserverHandle>,
-}
-
-impl Control {
-    fn log(&mut self, event: BackgroundEvent) {
-        if let Some(observer) = &self.observer {
-            observer.0.event(&event);
-        }
-        if self.record_events {
-            self.report.events.push(event);
-        }
-    }
-
-    fn compactions_ended(&self) -> u64 {
-        self.report.compactions + self.report.compactions_failed + self.report.compactions_skipped
     }
 }
 

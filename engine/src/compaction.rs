@@ -37,78 +37,17 @@ use crate::config::PitrConfig;
 use crate::doc::{self, DocInfo, SeqValue, COUNTERS_DOC};
 use crate::error::{Error, Result};
 use crate::failpoint;
+use crate::files::{compact_file_name, file_name};
 use crate::format::{self, AppendFile, Header};
 use crate::mutants::{self, Mutant};
 use crate::snapshot::Snapshot;
-use crate::store::{compact_file_name, file_name, HeaderInfo, State, Store};
+use crate::store::{State, Store};
 use crate::sync::{Arc, MutexGuard};
-use crate::vfs::{OpenMode, VfsFile};
+use crate::types::{CompactionOptions, CompactionReport, HeaderInfo, Phase, Progress};
+use crate::vfs::{is_file_busy, OpenMode, VfsFile};
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::path::PathBuf;
-
-/// What a compaction may purge, and how it locks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CompactionOptions {
-    /// Purge tombstones with seqno <= this (clamped to H0's update_seq).
-    pub purge_upto: Option<u64>,
-    /// A baseline for benchmarks, not a mode to run: hold the store's memory
-    /// lock through copy, catch-up and switch, as a compactor without
-    /// MB-38428 does, so every flush waits for the whole compaction. The
-    /// first [`Compaction::step`] does all of that; the unlink of the old
-    /// file follows in the next step, unlocked as usual (the flusher no
-    /// longer uses that file).
-    pub stop_the_world: bool,
-}
-
-/// Where a compaction is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Copying the state as of H0.
-    Copy,
-    /// Replaying what the flusher committed since.
-    CatchUp,
-    /// Switched; the old file is still to be removed.
-    Unlink,
-    /// Finished.
-    Done,
-    /// Aborted; the old file stays authoritative.
-    Aborted,
-}
-
-/// The result of one step.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Progress {
-    /// More steps are needed; the compaction is in this phase now.
-    Running(Phase),
-    /// Finished.
-    Done(CompactionReport),
-}
-
-/// What a finished compaction did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CompactionReport {
-    /// The new revision.
-    pub new_rev: u64,
-    /// H0's update_seq.
-    pub h0_update_seq: u64,
-    /// The update_seq at the switch.
-    pub final_update_seq: u64,
-    /// Documents copied or replayed in all.
-    pub docs_written: u64,
-    /// Headers written to the new file.
-    pub headers_written: u64,
-    /// Catch-up rounds, the locked one included.
-    pub catchup_rounds: u64,
-    /// Documents replayed in the locked round.
-    pub locked_replay_docs: u64,
-    /// The purge_seq of the new file.
-    pub purge_seq: u64,
-    /// Steps taken.
-    pub steps: u64,
-    /// The old file could not be removed yet (Windows: it is still open).
-    pub unlink_deferred: bool,
-}
 
 /// A replay in progress: the documents of `target` changed after `since`.
 #[derive(Debug)]
@@ -787,7 +726,7 @@ impl Compaction {
                     .map_err(Error::io("fsync dir after unlink"))?;
                 failpoint!("compact::after_unlink_dir_sync");
             }
-            Err(e) if is_busy(&e) => {
+            Err(e) if is_file_busy(&e) => {
                 // Windows: the old file is still open somewhere (a reader's
                 // snapshot). It is no longer authoritative (the higher
                 // revision wins on open), so its removal is retried later
@@ -803,11 +742,6 @@ impl Compaction {
         st.compaction_running = false;
         Ok(())
     }
-}
-
-/// Whether `e` is Windows' refusal to rename or remove an open file.
-pub(crate) fn is_busy(e: &std::io::Error) -> bool {
-    e.to_string().contains("resource busy")
 }
 
 impl Drop for Compaction {

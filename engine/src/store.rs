@@ -21,96 +21,19 @@
 
 use crate::commit::{self, Committer, LocalChanges, Trees};
 use crate::config::Config;
+use crate::control::Control;
 use crate::doc::DocInfo;
 use crate::error::{Error, Result};
 use crate::failpoint;
+use crate::files::{classify, file_name, FileKind};
 use crate::format::{self, AppendFile, Header};
 use crate::mutants::{self, Mutant};
 use crate::recovery::{self, Recovered};
 use crate::snapshot::Snapshot;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use crate::vfs::{OpenMode, Vfs};
+use crate::types::{CommitInfo, HeaderInfo, OpenReport, Stats};
+use crate::vfs::{is_file_busy, OpenMode, Vfs};
 use std::path::{Path, PathBuf};
-
-/// The file name of revision `rev` of store `name`.
-pub fn file_name(name: &str, rev: u64) -> String {
-    format!("{name}.couch.{rev}")
-}
-
-/// The file name compaction writes revision `rev` under until the switch.
-pub fn compact_file_name(name: &str, rev: u64) -> String {
-    format!("{name}.couch.{rev}.compact")
-}
-
-/// What a directory entry is to store `name`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileKind {
-    /// A complete revision.
-    Revision(u64),
-    /// An unfinished compaction output.
-    Compact(u64),
-}
-
-/// Classify a directory entry (None: not this store's file).
-pub fn classify(name: &str, file: &str) -> Option<FileKind> {
-    let rest = file.strip_prefix(name)?.strip_prefix(".couch.")?;
-    if let Some(rev) = rest.strip_suffix(".compact") {
-        return rev.parse().ok().map(FileKind::Compact);
-    }
-    rest.parse().ok().map(FileKind::Revision)
-}
-
-/// What a successful flush committed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CommitInfo {
-    /// The header's update_seq (seqno of the batch's last mutation).
-    pub update_seq: u64,
-    /// The header's timestamp.
-    pub timestamp: u64,
-    /// The header's offset in the file.
-    pub header_pos: u64,
-    /// Mutations in the batch (before de-duplication by key).
-    pub mutations: usize,
-    /// The file revision it went to.
-    pub rev: u64,
-}
-
-/// A header in a store's header chain.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HeaderInfo {
-    /// Offset of the header block.
-    pub pos: u64,
-    /// The header.
-    pub header: Header,
-}
-
-/// How an open went.
-#[derive(Clone, Debug, Default)]
-pub struct OpenReport {
-    /// The revision chosen.
-    pub rev: u64,
-    /// Files removed (lower revisions, `.compact` leftovers).
-    pub removed: Vec<String>,
-    /// Bytes of damaged tail truncated.
-    pub truncated_bytes: u64,
-    /// Damaged header blocks skipped.
-    pub damaged_headers: Vec<u64>,
-}
-
-/// Counters of what the store did, for reports and benchmarks.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Flush commits.
-    pub commits: u64,
-    /// Flushes refused with [`Error::Busy`].
-    pub busy_flushes: u64,
-    /// Compactions that switched files.
-    pub compactions: u64,
-    /// Mutations replayed by the last compaction's locked catch-up round.
-    pub last_locked_replay: u64,
-    /// Catch-up rounds of the last compaction (locked one included).
-    pub last_catchup_rounds: u64,
-}
 
 #[derive(Debug)]
 pub(crate) struct State {
@@ -128,7 +51,7 @@ pub(crate) struct State {
     /// (Windows), to be retried ([`Store::retry_pending_deletions`]).
     pub pending_deletions: Vec<PathBuf>,
     /// The background threads' shared state.
-    pub bg: crate::background::Control,
+    pub bg: Control,
 }
 
 impl State {
@@ -338,7 +261,7 @@ impl Store {
             lock_held_by_compactor: false,
             stats: Stats::default(),
             pending_deletions: Vec::new(),
-            bg: crate::background::Control::default(),
+            bg: Control::default(),
         };
         let trees = Trees::new(config.fanout);
         let inner = Inner {
@@ -597,7 +520,7 @@ impl Store {
                     gone.push(path);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(path),
-                Err(e) if crate::compaction::is_busy(&e) => {}
+                Err(e) if is_file_busy(&e) => {}
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }

@@ -98,13 +98,96 @@ struct StdFile {
     path: PathBuf,
 }
 
-impl VfsFile for StdFile {
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+/// Whether `e` is the platform refusing to rename or remove a file because
+/// it is in use: [`io::ErrorKind::ResourceBusy`] (the simulator's Windows
+/// mode, `EBUSY`), and on Windows the raw `ERROR_SHARING_VIOLATION` (32) and
+/// `ERROR_LOCK_VIOLATION` (33), which std maps to no dedicated kind. Decided
+/// by kind and code, never by the message's text.
+pub fn is_file_busy(e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::ResourceBusy {
+        return true;
+    }
+    #[cfg(windows)]
+    {
+        const ERROR_SHARING_VIOLATION: i32 = 32;
+        const ERROR_LOCK_VIOLATION: i32 = 33;
+        if matches!(
+            e.raw_os_error(),
+            Some(ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION)
+        ) {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(unix)]
+impl StdFile {
+    fn pread(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
     }
 
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+    fn pwrite(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         std::os::unix::fs::FileExt::write_all_at(&self.file, buf, offset)
+    }
+}
+
+/// Windows has no `read_exact_at`/`write_all_at`: `seek_read`/`seek_write`
+/// may transfer less than asked (and move the handle's cursor, which no
+/// caller relies on: all I/O here is positional), so loop as std's unix
+/// versions do.
+#[cfg(windows)]
+impl StdFile {
+    fn pread(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        use std::os::windows::fs::FileExt;
+        while !buf.is_empty() {
+            match self.file.seek_read(buf, offset) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "failed to fill whole buffer",
+                    ))
+                }
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn pwrite(&self, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+        use std::os::windows::fs::FileExt;
+        while !buf.is_empty() {
+            match self.file.seek_write(buf, offset) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "failed to write whole buffer",
+                    ))
+                }
+                Ok(n) => {
+                    buf = &buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl VfsFile for StdFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.pread(buf, offset)
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.pwrite(buf, offset)
     }
 
     fn len(&self) -> io::Result<u64> {
@@ -190,5 +273,21 @@ impl Vfs for StdVfs {
 
     fn exists(&self, path: &Path) -> io::Result<bool> {
         Ok(path.is_file())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_file_busy;
+    use std::io;
+
+    #[test]
+    fn busy_is_told_by_kind_not_text() {
+        assert!(is_file_busy(&io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            "anything"
+        )));
+        assert!(!is_file_busy(&io::Error::other("device or resource busy")));
+        assert!(!is_file_busy(&io::Error::from(io::ErrorKind::NotFound)));
     }
 }

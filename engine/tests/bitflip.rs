@@ -359,7 +359,7 @@ fn logical(pos: usize, n: usize) -> Vec<usize> {
 /// zeros pad up to each header block, a header chunk sits right after a
 /// header marker.
 fn chunks(bytes: &[u8]) -> Vec<ChunkAt> {
-    use engine::format::MARKER_HEADER;
+    use engine::layout::MARKER_HEADER;
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < bytes.len() {
@@ -408,7 +408,7 @@ fn forge(bytes: &mut [u8], chunk: &ChunkAt, damage: impl FnOnce(&mut [u8])) {
     for (p, b) in chunk.payload.iter().zip(&payload) {
         bytes[*p] = *b;
     }
-    let crc = engine::format::checksum_at(chunk.at, &payload).to_be_bytes();
+    let crc = engine::layout::checksum_at(chunk.at, &payload).to_be_bytes();
     for (p, b) in chunk.crc.iter().zip(crc) {
         bytes[*p] = b;
     }
@@ -424,7 +424,7 @@ fn chunk_walker_finds_every_chunk() {
         let payload: Vec<u8> = c.payload.iter().map(|p| built.bytes[*p]).collect();
         let crc: Vec<u8> = c.crc.iter().map(|p| built.bytes[*p]).collect();
         assert_eq!(
-            engine::format::checksum_at(c.at, &payload)
+            engine::layout::checksum_at(c.at, &payload)
                 .to_be_bytes()
                 .to_vec(),
             crc

@@ -80,8 +80,8 @@ fn exercise(dir: &Path) {
     drop(store);
 
     // Revision 2 complete, revision 1 stale, revision 3 an unfinished compaction.
-    let rev2 = dir.join(engine::store::file_name(common::NAME, 2));
-    let compact = dir.join(engine::store::compact_file_name(common::NAME, 3));
+    let rev2 = dir.join(engine::layout::file_name(common::NAME, 2));
+    let compact = dir.join(engine::layout::compact_file_name(common::NAME, 3));
     std::fs::copy(&path, &rev2).unwrap();
     std::fs::write(&compact, b"half a compaction").unwrap();
     let (store, report) = open(dir);

@@ -18,7 +18,7 @@
 mod common;
 
 use common::{Model, State};
-use engine::format::{BLOCK_BYTES, CHUNK_PREFIX_BYTES};
+use engine::layout::{BLOCK_BYTES, CHUNK_PREFIX_BYTES};
 use engine::{Error, ManualClock, RecoveryPolicy, Store};
 use std::path::Path;
 use std::sync::Arc;
@@ -295,7 +295,7 @@ fn strict_cuts_data_tails_but_refuses_a_damaged_last_header() {
     // The header block's marker flipped to the data marker: the block now
     // reads as a plain data tail, which Strict too cuts off.
     let mut bytes = built.bytes.clone();
-    bytes[header as usize] = engine::format::MARKER_DATA;
+    bytes[header as usize] = engine::layout::MARKER_DATA;
     assert_eq!(&strict_open(&built, &bytes).unwrap(), built.prev_state());
     // A flipped bit anywhere else in the newest header chunk: a damaged
     // header. Strict refuses; Tolerate falls back.

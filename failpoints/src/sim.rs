@@ -183,12 +183,15 @@ fn units(start: u64, end: u64, unit: u64) -> std::ops::Range<u64> {
 }
 
 fn busy_error(what: &str, path: &Path) -> io::Error {
-    // io::ErrorKind::ResourceBusy would fit, but it needs Rust 1.83 and the
-    // workspace's MSRV is 1.80; callers test with `is_busy`.
-    io::Error::other(format!(
-        "{BUSY_TAG} (os error 16): {what} {} while it is open (simulated Windows)",
-        path.display()
-    ))
+    // The kind is what the engine tests (`engine::vfs::is_file_busy`); the
+    // text is what `is_busy` tells a simulated one by.
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        format!(
+            "{BUSY_TAG} (os error 16): {what} {} while it is open (simulated Windows)",
+            path.display()
+        ),
+    )
 }
 
 fn not_found(what: &str, path: &Path) -> io::Error {
@@ -468,7 +471,7 @@ impl SimVfs {
     /// one bit of one such byte flips. The byte is chosen from the seed, in
     /// the newest header block among those bytes when there is one (a
     /// block at a 4096-aligned offset whose first byte is
-    /// `engine::format::MARKER_HEADER`: inside its length, checksum or
+    /// `engine::layout::MARKER_HEADER`: inside its length, checksum or
     /// first fields), else anywhere among them. Counted as
     /// `tear-unsynced-bitflip`. This is what a harness used to do by hand
     /// after a reboot; the sim does it from the crash's own PRNG stream.
@@ -913,7 +916,7 @@ impl State {
             }
             let newest_header = (from..len)
                 .rev()
-                .find(|at| at % block == 0 && f.visible[*at] == engine::format::MARKER_HEADER);
+                .find(|at| at % block == 0 && f.visible[*at] == engine::layout::MARKER_HEADER);
             let at = match newest_header {
                 Some(h) => (h + 1 + rng.gen_range(0..40usize)).min(len - 1),
                 None => rng.gen_range(from..len),

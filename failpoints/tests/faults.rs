@@ -247,7 +247,7 @@ fn the_unsynced_bitflip_hits_a_header_block_when_there_is_one() {
         sim.put_file(&path("f"), &[0u8; 4096]).unwrap();
         let f = sim.open(&path("f"), OpenMode::ReadWrite).unwrap();
         let mut block = vec![0u8; 4096];
-        block[0] = engine::format::MARKER_HEADER;
+        block[0] = engine::layout::MARKER_HEADER;
         f.write_all_at(&block, 4096).unwrap();
         sim.set_crash_mode(Some(CrashMode::KeepAll));
         let before = sim.file(&path("f")).unwrap();

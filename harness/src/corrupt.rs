@@ -32,8 +32,8 @@ use crate::failure::HarnessCheck;
 use crate::runner::MAX_COMPACTION_STEPS;
 use crate::runner::{Failure, FailureKind, Outcome, RunOptions, DB_DIR, DB_NAME};
 use crate::scenario::{Scenario, Step, KEY_SPACE};
-use engine::format::{self, BLOCK_BYTES, MARKER_HEADER};
-use engine::store::{classify, FileKind};
+use engine::layout::{self, BLOCK_BYTES, MARKER_HEADER};
+use engine::layout::{classify, FileKind};
 use engine::{
     Compaction, CompactionOptions, Config, ManualClock, OpenMode, PitrConfig, Progress,
     RecoveryPolicy, Store,
@@ -935,7 +935,7 @@ fn header_chain_cycle(sim: &SimVfs, store: &Store) -> Option<String> {
             path.sort_unstable();
             return Some(format!("back to {pos}; visited {path:?}"));
         }
-        next = format::read_header(file.as_ref(), pos, true)
+        next = layout::read_header(file.as_ref(), pos, true)
             .ok()?
             .prev_header;
     }

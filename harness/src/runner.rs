@@ -1044,8 +1044,8 @@ impl<'a> Runner<'a> {
             .into_iter()
             .filter(|f| {
                 matches!(
-                    engine::store::classify(DB_NAME, f),
-                    Some(engine::store::FileKind::Revision(_))
+                    engine::layout::classify(DB_NAME, f),
+                    Some(engine::layout::FileKind::Revision(_))
                 )
             })
             .collect()

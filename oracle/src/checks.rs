@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::divergence::{render_doc, render_key, DiffLine, Divergence, HeaderRef, Invariant};
-use crate::model::{Commit, Expectation, Origin, Slot};
+use crate::expect::{Commit, Expectation, Origin, Slot};
 use crate::types::{BySeqEntry, Counters, Doc, RecoveredHeader, RecoveredStore, State};
 
 /// What a store with no header shows: the empty state at update_seq 0.

@@ -218,7 +218,7 @@ impl Divergence {
         expected: &RecoveredHeader,
         found: &RecoveredHeader,
     ) -> Divergence {
-        let digests = [digest_header(expected), digest_header(found)];
+        let digests = [expected.sha256(), found.sha256()];
         Divergence::with_digests(invariant, header, detail, diff, digests)
     }
 
@@ -312,35 +312,6 @@ pub(crate) fn render_doc(doc: Option<&Doc>) -> String {
         }
         Some(doc) => format!("{} @{}", render_value(&doc.value), doc.seqno),
     }
-}
-
-/// SHA-256 over a canonical encoding of every field of a header view.
-pub(crate) fn digest_header(header: &RecoveredHeader) -> String {
-    fn bytes(hasher: &mut Sha256, value: &[u8]) {
-        hasher.update((value.len() as u64).to_le_bytes());
-        hasher.update(value);
-    }
-    let mut hasher = Sha256::new();
-    hasher.update(b"crashfuzz-oracle-header-v1");
-    for field in [header.update_seq, header.purge_seq, header.timestamp_secs] {
-        hasher.update(field.to_le_bytes());
-    }
-    hasher.update((header.docs.len() as u64).to_le_bytes());
-    for (key, doc) in &header.docs {
-        bytes(&mut hasher, key);
-        hasher.update(doc.seqno.to_le_bytes());
-        hasher.update([u8::from(doc.deleted)]);
-        bytes(&mut hasher, &doc.value);
-    }
-    hasher.update((header.by_seq.len() as u64).to_le_bytes());
-    for entry in &header.by_seq {
-        hasher.update(entry.seqno.to_le_bytes());
-        bytes(&mut hasher, &entry.key);
-        hasher.update([u8::from(entry.deleted)]);
-    }
-    hasher.update(header.counters.live.to_le_bytes());
-    hasher.update(header.counters.deleted.to_le_bytes());
-    hex::encode(hasher.finalize())
 }
 
 /// SHA-256 over length-prefixed strings.

@@ -46,6 +46,7 @@
 
 mod checks;
 mod divergence;
+mod expect;
 mod model;
 mod types;
 

@@ -6,46 +6,8 @@ use std::fmt;
 
 use crate::checks::{self, Tip};
 use crate::divergence::Divergence;
+use crate::expect::{Commit, Expectation, Origin, Slot};
 use crate::types::{CompactionParams, Doc, Pitr, RecoveredStore, State};
-
-/// One committed state: what a header at `update_seq` must show.
-#[derive(Clone, Debug)]
-pub(crate) struct Commit {
-    pub(crate) update_seq: u64,
-    /// `None` only for the empty state of a store created without a header.
-    pub(crate) timestamp_secs: Option<u64>,
-    pub(crate) docs: State,
-}
-
-/// Who wrote a header, which decides the invariant a problem with it breaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Origin {
-    Flush,
-    Compaction,
-    PitrCompaction,
-}
-
-/// One header the model expects in a file.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Slot {
-    pub(crate) update_seq: u64,
-    /// `None`: any timestamp (the empty state of a store created without one).
-    pub(crate) timestamp_secs: Option<u64>,
-    /// False for a header that may or may not be there.
-    pub(crate) required: bool,
-    pub(crate) origin: Origin,
-}
-
-/// One file recovery may open, as the model expects it.
-#[derive(Clone, Debug)]
-pub(crate) struct Expectation {
-    /// Oldest first, strictly rising update_seq, ending with the tip's.
-    pub(crate) slots: Vec<Slot>,
-    pub(crate) purge_low: u64,
-    pub(crate) purge_high: u64,
-    /// The output of a compaction cut by the crash.
-    pub(crate) new_file: bool,
-}
 
 /// The authoritative file as the model knows it.
 #[derive(Clone, Debug)]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// The key -> newest version map of one header, as by-id lists it.
 pub type State = BTreeMap<Vec<u8>, Doc>;
@@ -85,7 +86,7 @@ impl RecoveredHeader {
     /// SHA-256 (hex) of a canonical encoding of every field: equal digests,
     /// equal headers. A divergence carries the digests of both sides.
     pub fn sha256(&self) -> String {
-        crate::divergence::digest_header(self)
+        digest_header(self)
     }
 
     /// A header whose by-seq listing and counters are derived from `docs`:
@@ -151,4 +152,33 @@ pub struct CompactionParams {
     pub pitr: Option<Pitr>,
     /// The logical clock at the start, in the unit of header timestamps.
     pub now_secs: u64,
+}
+
+/// SHA-256 over a canonical encoding of every field of a header view.
+fn digest_header(header: &RecoveredHeader) -> String {
+    fn bytes(hasher: &mut Sha256, value: &[u8]) {
+        hasher.update((value.len() as u64).to_le_bytes());
+        hasher.update(value);
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(b"crashfuzz-oracle-header-v1");
+    for field in [header.update_seq, header.purge_seq, header.timestamp_secs] {
+        hasher.update(field.to_le_bytes());
+    }
+    hasher.update((header.docs.len() as u64).to_le_bytes());
+    for (key, doc) in &header.docs {
+        bytes(&mut hasher, key);
+        hasher.update(doc.seqno.to_le_bytes());
+        hasher.update([u8::from(doc.deleted)]);
+        bytes(&mut hasher, &doc.value);
+    }
+    hasher.update((header.by_seq.len() as u64).to_le_bytes());
+    for entry in &header.by_seq {
+        hasher.update(entry.seqno.to_le_bytes());
+        bytes(&mut hasher, &entry.key);
+        hasher.update([u8::from(entry.deleted)]);
+    }
+    hasher.update(header.counters.live.to_le_bytes());
+    hasher.update(header.counters.deleted.to_le_bytes());
+    hex::encode(hasher.finalize())
 }

@@ -17,7 +17,7 @@ pub const NAME: &str = "db";
 
 /// The file of revision 1 of [`NAME`] in `dir`.
 pub fn db_path(dir: &Path) -> PathBuf {
-    dir.join(engine::store::file_name(NAME, 1))
+    dir.join(engine::layout::file_name(NAME, 1))
 }
 
 /// A fresh directory for a store. On Linux it lives in `/dev/shm` (tmpfs)
