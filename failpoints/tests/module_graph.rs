@@ -373,9 +373,13 @@ fn failpoints_modules_form_no_cycle() {
 }
 
 #[test]
-#[ignore = "harness's modules are being rearranged (issue #15); enable once they are acyclic"]
 fn harness_modules_form_no_cycle() {
     assert_acyclic("harness");
+}
+
+#[test]
+fn crashfuzz_modules_form_no_cycle() {
+    assert_acyclic("crashfuzz");
 }
 
 fn sources(files: &[(&str, &str)]) -> Vec<(String, String, String)> {

@@ -416,14 +416,7 @@ pub fn write_artifact(dir: &Path, bytes: &[u8], failure: &Failure) -> std::io::R
     Ok(path)
 }
 
-/// The scenario as numbered readable steps.
-pub fn describe(scenario: &Scenario) -> String {
-    let mut out = format!("config {:?}\n", scenario.config);
-    for (i, step) in scenario.steps.iter().enumerate() {
-        out.push_str(&format!("  #{i:<3} {step}\n"));
-    }
-    out
-}
+pub use crate::scenario::describe;
 
 #[cfg(test)]
 mod tests {

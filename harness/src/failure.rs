@@ -14,7 +14,7 @@
 //!   the first of the run names it.
 
 use crate::scenario::Scenario;
-use crate::targets::Target;
+use crate::target::Target;
 use engine::mutants::Mutant;
 use oracle::Invariant;
 use sha2::{Digest, Sha256};

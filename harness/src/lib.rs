@@ -11,12 +11,14 @@ pub mod explore;
 pub mod failure;
 pub mod generate;
 pub mod minimize;
+pub mod mutant_env;
 pub mod progress;
 pub mod realfs;
 pub mod regression;
 pub mod runner;
 pub mod scenario;
 pub mod stress;
+pub mod target;
 pub mod targets;
 pub mod watch;
 

@@ -517,6 +517,15 @@ impl fmt::Display for Step {
     }
 }
 
+/// The scenario as numbered readable steps.
+pub fn describe(scenario: &Scenario) -> String {
+    let mut out = format!("config {:?}\n", scenario.config);
+    for (i, step) in scenario.steps.iter().enumerate() {
+        out.push_str(&format!("  #{i:<3} {step}\n"));
+    }
+    out
+}
+
 /// The catalog name a `point` byte selects.
 pub fn failpoint_name(point: u8) -> &'static str {
     let all: Vec<&'static str> = engine::failpoints::all().collect();

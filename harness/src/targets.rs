@@ -25,74 +25,9 @@ use std::fmt;
 use std::path::Path;
 use std::sync::OnceLock;
 
-/// A cargo-fuzz target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Target {
-    /// Flushes, crashes and recovery; no compaction.
-    CrashOps,
-    /// Flusher and compactor interleaved, crashes anywhere, PiTR on and off.
-    Interleave,
-    /// Long histories with PiTR compaction and snapshot checks.
-    Pitr,
-    /// A valid store image, then damaged; open and verify must not panic.
-    RecoverCorrupt,
-    /// EIO on writes and fsyncs.
-    IoErrors,
-}
+pub use crate::target::Target;
 
 impl Target {
-    /// Every target.
-    pub const ALL: [Target; 5] = [
-        Target::CrashOps,
-        Target::Interleave,
-        Target::Pitr,
-        Target::RecoverCorrupt,
-        Target::IoErrors,
-    ];
-
-    /// The cargo-fuzz target name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::CrashOps => "crash_ops",
-            Target::Interleave => "interleave",
-            Target::Pitr => "pitr",
-            Target::RecoverCorrupt => "recover_corrupt",
-            Target::IoErrors => "io_errors",
-        }
-    }
-
-    /// Parse a [`Target::name`].
-    pub fn from_name(name: &str) -> Option<Target> {
-        Target::ALL.into_iter().find(|t| t.name() == name)
-    }
-
-    /// What the target covers, one line (for the README and `--help`).
-    pub fn about(self) -> &'static str {
-        match self {
-            Target::CrashOps => {
-                "flushes, crashes (any mode, any flush or recovery failpoint, \
-                                 any I/O call) and recovery; no compaction, no EIO"
-            }
-            Target::Interleave => {
-                "the full scenario: flusher and compactor steps interleaved, \
-                                   crashes anywhere, EIO, PiTR on and off"
-            }
-            Target::Pitr => {
-                "PiTR always on: a tick before every flush, a compaction, \
-                             a snapshot check after every finished compaction"
-            }
-            Target::RecoverCorrupt => {
-                "a store image built by the scenario, then damaged \
-                                       (bit flips, torn blocks, garbage tails, truncation, \
-                                       swapped blocks); open, verify and read"
-            }
-            Target::IoErrors => {
-                "the full scenario with at least one EIO (write or fsync) \
-                                 armed before a flush"
-            }
-        }
-    }
-
     /// The scenario this target runs for `data`.
     pub fn scenario(self, data: &[u8]) -> Scenario {
         self.narrow(Scenario::from_bytes(data))
@@ -110,12 +45,6 @@ impl Target {
         };
         s.steps.truncate(MAX_STEPS);
         s
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -354,7 +283,7 @@ pub fn run_target_watched(
 /// for `recover_corrupt` the damage plan).
 pub fn describe(target: Target, data: &[u8]) -> String {
     let scenario = target.scenario(data);
-    let mut out = format!("target {target}\n{}", crate::explore::describe(&scenario));
+    let mut out = format!("target {target}\n{}", crate::scenario::describe(&scenario));
     if target == Target::RecoverCorrupt {
         out.push_str("damage plan (the damage steps above, applied after the build):\n");
         for (i, d) in corrupt::plan(&scenario).iter().enumerate() {
@@ -667,11 +596,11 @@ pub fn dictionary(target: Target) -> String {
 
 /// The options the fuzz targets run with: the correct engine, or the seeded
 /// bug named by the `CRASHFUZZ_MUTANT` environment variable (read once, as
-/// [`crate::regression::mutant_from_env`] reads it for regression tests).
+/// [`crate::mutant_env::mutant_from_env`] reads it for regression tests).
 pub fn fuzz_options() -> &'static RunOptions {
     static OPTIONS: OnceLock<RunOptions> = OnceLock::new();
     OPTIONS.get_or_init(|| {
-        let mutant = crate::regression::mutant_from_env();
+        let mutant = crate::mutant_env::mutant_from_env();
         if let Some(m) = mutant {
             eprintln!("crashfuzz: seeded bug {m} is ON");
         }
