@@ -1309,6 +1309,7 @@ fn minimize_into(
     io(dir, std::fs::write(dir.join("minimize.txt"), text))?;
     let json = serde_json::json!({
         "failure": min.failure.to_json(),
+        "scenario": describe(&min.scenario),
         "steps_before": min.steps_before,
         "steps_after": min.steps_after,
         "runs": min.runs,

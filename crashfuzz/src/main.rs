@@ -733,6 +733,7 @@ fn cmd_minimize(
             "{}",
             serde_json::json!({
                 "failure": min.failure.to_json(),
+                "scenario": describe(&min.scenario),
                 "steps_before": min.steps_before,
                 "steps_after": min.steps_after,
                 "runs": min.runs,

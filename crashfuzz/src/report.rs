@@ -319,6 +319,21 @@ pub struct ReproVerdict {
     pub message: Option<String>,
 }
 
+/// The verdict of `crashfuzz repro --json` output; None if it reports no
+/// failure.
+pub fn verdict_from_json(json: &serde_json::Value) -> Option<ReproVerdict> {
+    let f = json.get("failure").filter(|f| !f.is_null())?;
+    let text = |k: &str| f[k].as_str().map(str::to_string);
+    Some(ReproVerdict {
+        kind: text("kind").unwrap_or_default(),
+        invariant: text("invariant").unwrap_or_default(),
+        step: f["step"].as_u64(),
+        signature: text("signature").unwrap_or_default(),
+        failpoint: text("failpoint"),
+        message: text("message").and_then(|m| m.lines().next().map(str::to_string)),
+    })
+}
+
 /// Parse `crashfuzz repro --quiet` output; None if it reports no failure.
 pub fn parse_repro(text: &str) -> Option<ReproVerdict> {
     let mut lines = text.lines().skip_while(|l| !l.starts_with("FAILURE "));
@@ -777,10 +792,26 @@ fn crash_rows(
     let mut rows = Vec::new();
     for dir in dirs {
         let meta = parse_key_values(&read_optional(&dir.join("meta.txt")).unwrap_or_default());
-        let repro = read_optional(&dir.join("repro.txt")).unwrap_or_default();
-        let verdict = parse_repro(&repro);
-        let minimize = read_optional(&dir.join("minimize.txt")).unwrap_or_default();
-        let (steps_before, steps_after) = parse_minimize_steps(&minimize);
+        // The structured results the campaign writes (repro.json,
+        // minimize.json); the text forms only for campaign directories
+        // written before them.
+        let verdict = match read_optional(&dir.join("repro.json")).and_then(|t| last_json(&t)) {
+            Some(json) => verdict_from_json(&json),
+            None => parse_repro(&read_optional(&dir.join("repro.txt")).unwrap_or_default()),
+        };
+        let (steps_before, steps_after, min_scenario) =
+            match read_optional(&dir.join("minimize.json")).and_then(|t| last_json(&t)) {
+                Some(json) => (
+                    json["steps_before"].as_u64(),
+                    json["steps_after"].as_u64(),
+                    json["scenario"].as_str().map(|s| s.trim_end().to_string()),
+                ),
+                None => {
+                    let text = read_optional(&dir.join("minimize.txt")).unwrap_or_default();
+                    let (before, after) = parse_minimize_steps(&text);
+                    (before, after, minimized_scenario(&text))
+                }
+            };
         let signature = meta.get("signature").cloned().unwrap_or_else(|| {
             dir.file_name()
                 .map_or(String::new(), |n| n.to_string_lossy().into_owned())
@@ -861,7 +892,7 @@ fn crash_rows(
             test_with_bug: meta.get("test_with_bug").cloned(),
             test_current: meta.get("test_current").cloned(),
             replay,
-            scenario: minimized_scenario(&minimize),
+            scenario: min_scenario,
             signature,
         });
     }
