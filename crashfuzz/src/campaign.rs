@@ -1163,6 +1163,28 @@ fn repro_json(result: &Result<Outcome, Box<Failure>>) -> serde_json::Value {
     }
 }
 
+/// The object `crashfuzz minimize --json` prints (and the campaign keeps as
+/// `minimize.json`).
+pub fn minimize_json(
+    min: &Minimized,
+    artifact: &Path,
+    test: &Path,
+    test_name: &str,
+    replay: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "failure": min.failure.to_json(),
+        "scenario": describe(&min.scenario),
+        "steps_before": min.steps_before,
+        "steps_after": min.steps_after,
+        "runs": min.runs,
+        "artifact": artifact.display().to_string(),
+        "regression_test": test.display().to_string(),
+        "test_name": test_name,
+        "replay": replay,
+    })
+}
+
 /// One signature: the smallest artifact stands for all of them.
 fn triage_one(
     dir: &Path,
@@ -1307,17 +1329,7 @@ fn minimize_into(
         test.display(),
     );
     io(dir, std::fs::write(dir.join("minimize.txt"), text))?;
-    let json = serde_json::json!({
-        "failure": min.failure.to_json(),
-        "scenario": describe(&min.scenario),
-        "steps_before": min.steps_before,
-        "steps_after": min.steps_after,
-        "runs": min.runs,
-        "artifact": output.display().to_string(),
-        "regression_test": test.display().to_string(),
-        "test_name": name,
-        "replay": replay,
-    });
+    let json = minimize_json(&min, &output, &test, &name, &replay);
     io(
         dir,
         std::fs::write(dir.join("minimize.json"), format!("{json}\n")),

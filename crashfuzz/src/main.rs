@@ -731,17 +731,7 @@ fn cmd_minimize(
     if json {
         println!(
             "{}",
-            serde_json::json!({
-                "failure": min.failure.to_json(),
-                "scenario": describe(&min.scenario),
-                "steps_before": min.steps_before,
-                "steps_after": min.steps_after,
-                "runs": min.runs,
-                "artifact": output.display().to_string(),
-                "regression_test": test_out.display().to_string(),
-                "test_name": name,
-                "replay": replay,
-            })
+            crashfuzz::campaign::minimize_json(&min, output, test_out, &name, &replay)
         );
         return Ok(min.failure.kind.exit_code() as u8);
     }

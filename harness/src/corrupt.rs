@@ -35,8 +35,7 @@ use crate::scenario::{Scenario, Step, KEY_SPACE};
 use engine::layout::{self, BLOCK_BYTES, MARKER_HEADER};
 use engine::layout::{classify, FileKind};
 use engine::{
-    Compaction, CompactionOptions, Config, ManualClock, OpenMode, PitrConfig, Progress,
-    RecoveryPolicy, Store,
+    Compaction, CompactionOptions, Config, ManualClock, OpenMode, Progress, RecoveryPolicy, Store,
 };
 use failpoints::{CrashMode, SimVfs};
 use rand::{Rng, RngCore, SeedableRng};
@@ -252,23 +251,7 @@ struct Corrupt<'a> {
 
 impl<'a> Corrupt<'a> {
     fn new(scenario: &'a Scenario, options: &'a RunOptions) -> Corrupt<'a> {
-        let c = &scenario.config;
-        let clock = Arc::new(ManualClock::new(1_000));
-        let config = Config {
-            fanout: usize::from(c.fanout.max(2)),
-            recovery: if c.strict_recovery {
-                RecoveryPolicy::Strict
-            } else {
-                RecoveryPolicy::TolerateCorruptTail
-            },
-            clock: clock.clone(),
-            pitr: c.pitr_granularity_secs.map(|g| PitrConfig {
-                granularity_secs: u64::from(g.max(1)),
-                max_history_age_secs: u64::from(c.pitr_max_age_secs),
-            }),
-            copy_batch_docs: usize::from(c.copy_batch_docs.max(1)),
-            max_unlocked_catchup_rounds: usize::from(c.catchup_rounds),
-        };
+        let (config, clock) = crate::runner::engine_config(scenario);
         let mut committed = BTreeMap::new();
         committed.insert(0, (0, Docs::new()));
         Corrupt {

@@ -28,8 +28,8 @@ use crate::realfs::{
 use crate::runner::FailureKind;
 use crate::scenario::{Scenario, Step, KEY_SPACE};
 use engine::{
-    CompactionOptions, Config, ManualClock, OpenMode, Phase, PitrConfig, Progress, RecoveryPolicy,
-    StdVfs, Store, Vfs, VfsFile,
+    CompactionOptions, Config, ManualClock, OpenMode, Phase, Progress, RecoveryPolicy, StdVfs,
+    Store, Vfs, VfsFile,
 };
 use failpoints::{CrashMode, SimVfs};
 use oracle::{CompactionParams, Model, Pitr};
@@ -313,24 +313,7 @@ impl Vfs for RecordingVfs {
 /// The engine config a workload's swarm config asks for (as the runner
 /// builds it), with its clock.
 pub fn workload_config(scenario: &Scenario) -> (Config, Arc<ManualClock>) {
-    let c = &scenario.config;
-    let clock = Arc::new(ManualClock::new(1_000));
-    let config = Config {
-        fanout: usize::from(c.fanout.max(2)),
-        recovery: if c.strict_recovery {
-            RecoveryPolicy::Strict
-        } else {
-            RecoveryPolicy::TolerateCorruptTail
-        },
-        clock: clock.clone(),
-        pitr: c.pitr_granularity_secs.map(|g| PitrConfig {
-            granularity_secs: u64::from(g.max(1)),
-            max_history_age_secs: u64::from(c.pitr_max_age_secs),
-        }),
-        copy_batch_docs: usize::from(c.copy_batch_docs.max(1)),
-        max_unlocked_catchup_rounds: usize::from(c.catchup_rounds),
-    };
-    (config, clock)
+    crate::runner::engine_config(scenario)
 }
 
 fn value_for(key: u8, len: u8, version: u64) -> Vec<u8> {

@@ -353,46 +353,17 @@ pub fn install_dying_panic_hook(emitter: &'static Emitter, kill_point: Option<St
 /// oracle; live values become their [`digest`]. The StdVfs twin of
 /// `runner::extract`.
 pub fn extract_std(store: &Store, dir: &Path) -> engine::Result<RecoveredStore> {
-    let mut headers = Vec::new();
-    for h in store.headers()? {
-        let (_, contents) = store.snapshot_at_header(h.pos)?.verify_with_contents()?;
-        let docs = contents
-            .docs
-            .into_iter()
-            .map(|d| {
-                let value = if d.deleted { d.value } else { digest(&d.value) };
-                (
-                    d.key,
-                    oracle::Doc {
-                        value,
-                        seqno: d.seqno,
-                        deleted: d.deleted,
-                    },
-                )
-            })
-            .collect();
-        let by_seq = contents
-            .by_seq
-            .into_iter()
-            .map(|e| BySeqEntry {
-                seqno: e.seqno,
-                key: e.key,
-                deleted: e.deleted,
-            })
-            .collect();
-        let counters = contents.counters.unwrap_or_default();
-        headers.push(RecoveredHeader {
-            update_seq: h.header.update_seq,
-            purge_seq: h.header.purge_seq,
-            timestamp_secs: h.header.timestamp,
-            docs,
-            by_seq,
-            counters: Counters {
-                live: counters.live,
-                deleted: counters.deleted,
+    let headers =
+        crate::runner::extract_headers(
+            store,
+            |value, deleted| {
+                if deleted {
+                    value
+                } else {
+                    digest(&value)
+                }
             },
-        });
-    }
+        )?;
     let files = StdVfs
         .list(dir)
         .map_err(engine::Error::io("list the store directory"))?;

@@ -278,22 +278,7 @@ impl<'a> Runner<'a> {
         sim.set_faults(base_faults(c));
         let binding = failpoints::bind_thread(&sim);
         let watch = Watch::new(DEFAULT_CALL_BUDGET, DEFAULT_DISK_CEILING, is_injected);
-        let clock = Arc::new(ManualClock::new(1_000));
-        let config = Config {
-            fanout: usize::from(c.fanout.max(2)),
-            recovery: if c.strict_recovery {
-                RecoveryPolicy::Strict
-            } else {
-                RecoveryPolicy::TolerateCorruptTail
-            },
-            clock: clock.clone(),
-            pitr: c.pitr_granularity_secs.map(|g| PitrConfig {
-                granularity_secs: u64::from(g.max(1)),
-                max_history_age_secs: u64::from(c.pitr_max_age_secs),
-            }),
-            copy_batch_docs: usize::from(c.copy_batch_docs.max(1)),
-            max_unlocked_catchup_rounds: usize::from(c.catchup_rounds),
-        };
+        let (config, clock) = engine_config(scenario);
         Runner {
             scenario,
             options,
@@ -1228,6 +1213,78 @@ impl<'a> Runner<'a> {
     }
 }
 
+/// Every header of `store` as the oracle sees it, each verified while it is
+/// read (one walk per header: trees, agreement, reduces, counters); a
+/// document's value goes through `value(bytes, deleted)` (the real-file
+/// tools store digests of values).
+pub fn extract_headers(
+    store: &Store,
+    value: impl Fn(Vec<u8>, bool) -> Vec<u8>,
+) -> engine::Result<Vec<RecoveredHeader>> {
+    let mut headers = Vec::new();
+    for h in store.headers()? {
+        let (_, contents) = store.snapshot_at_header(h.pos)?.verify_with_contents()?;
+        let docs = contents
+            .docs
+            .into_iter()
+            .map(|d| {
+                let doc = oracle::Doc {
+                    value: value(d.value, d.deleted),
+                    seqno: d.seqno,
+                    deleted: d.deleted,
+                };
+                (d.key, doc)
+            })
+            .collect();
+        let by_seq = contents
+            .by_seq
+            .into_iter()
+            .map(|e| oracle::BySeqEntry {
+                seqno: e.seqno,
+                key: e.key,
+                deleted: e.deleted,
+            })
+            .collect();
+        let counters = contents.counters.unwrap_or_default();
+        headers.push(RecoveredHeader {
+            update_seq: h.header.update_seq,
+            purge_seq: h.header.purge_seq,
+            timestamp_secs: h.header.timestamp,
+            docs,
+            by_seq,
+            counters: oracle::Counters {
+                live: counters.live,
+                deleted: counters.deleted,
+            },
+        });
+    }
+    Ok(headers)
+}
+
+/// The engine configuration a scenario's swarm config asks for, with the
+/// logical clock it runs on (the one fixture of the runner, the
+/// `recover_corrupt` target and the crash-image replay).
+pub fn engine_config(scenario: &Scenario) -> (Config, Arc<ManualClock>) {
+    let c = &scenario.config;
+    let clock = Arc::new(ManualClock::new(1_000));
+    let config = Config {
+        fanout: usize::from(c.fanout.max(2)),
+        recovery: if c.strict_recovery {
+            RecoveryPolicy::Strict
+        } else {
+            RecoveryPolicy::TolerateCorruptTail
+        },
+        clock: clock.clone(),
+        pitr: c.pitr_granularity_secs.map(|g| PitrConfig {
+            granularity_secs: u64::from(g.max(1)),
+            max_history_age_secs: u64::from(c.pitr_max_age_secs),
+        }),
+        copy_batch_docs: usize::from(c.copy_batch_docs.max(1)),
+        max_unlocked_catchup_rounds: usize::from(c.catchup_rounds),
+    };
+    (config, clock)
+}
+
 /// The faults a scenario's disk has for its whole life: the swarm's
 /// settings (Windows semantics, what a failed fsync does, power-safe
 /// overwrite); the per-call faults of steps come and go on top of them.
@@ -1277,47 +1334,7 @@ fn unreachable_failure(scenario: &Scenario, what: &str) -> Box<Failure> {
 
 /// Everything the oracle needs, read through the engine's public API only.
 pub fn extract(store: &Store, sim: &SimVfs, list_files: bool) -> engine::Result<RecoveredStore> {
-    let mut headers = Vec::new();
-    for h in store.headers()? {
-        // One walk per header: verify (trees, agreement, reduces, counters)
-        // and collect what the oracle needs.
-        let (_, contents) = store.snapshot_at_header(h.pos)?.verify_with_contents()?;
-        let docs = contents
-            .docs
-            .into_iter()
-            .map(|d| {
-                (
-                    d.key,
-                    oracle::Doc {
-                        value: d.value,
-                        seqno: d.seqno,
-                        deleted: d.deleted,
-                    },
-                )
-            })
-            .collect();
-        let by_seq = contents
-            .by_seq
-            .into_iter()
-            .map(|e| oracle::BySeqEntry {
-                seqno: e.seqno,
-                key: e.key,
-                deleted: e.deleted,
-            })
-            .collect();
-        let counters = contents.counters.unwrap_or_default();
-        headers.push(RecoveredHeader {
-            update_seq: h.header.update_seq,
-            purge_seq: h.header.purge_seq,
-            timestamp_secs: h.header.timestamp,
-            docs,
-            by_seq,
-            counters: oracle::Counters {
-                live: counters.live,
-                deleted: counters.deleted,
-            },
-        });
-    }
+    let headers = extract_headers(store, |value, _| value)?;
     let files = if list_files {
         sim.as_vfs().list(Path::new(DB_DIR)).ok()
     } else {
