@@ -22,6 +22,7 @@
 //!    back is judged by [`oracle::Model`] fed the log's events up to the
 //!    crash point.
 
+use crate::failure::{Check, HarnessCheck, Op};
 use crate::realfs::{
     mix, mutant_from_env, mutant_prefix, ChildLines, Msg, RealFailure, STORE_NAME,
 };
@@ -323,18 +324,18 @@ fn value_for(key: u8, len: u8, version: u64) -> Vec<u8> {
 }
 
 /// Why a recording run could not go on (not a crash image's verdict).
-type RecordError = (FailureKind, String, String);
+type RecordError = (FailureKind, Check, String);
 
 /// Run `scenario`'s workload steps over a [`RecordingVfs`] in `dir`.
 pub fn record(scenario: &Scenario, dir: &Path) -> Result<Vec<Rec>, RecordError> {
     let (config, clock) = workload_config(scenario);
     let vfs = RecordingVfs::new(dir);
-    let err = |kind, inv: &str, msg: String| (kind, inv.to_string(), msg);
+    let err = |kind, check: Check, msg: String| (kind, check, msg);
     let store =
         Store::open(Arc::new(vfs.clone()), dir, STORE_NAME, config.clone()).map_err(|e| {
             err(
                 FailureKind::RecoveryError,
-                "open",
+                HarnessCheck::Recoverable.into(),
                 format!("creating the store: {e}"),
             )
         })?;
@@ -344,11 +345,11 @@ pub fn record(scenario: &Scenario, dir: &Path) -> Result<Vec<Rec>, RecordError> 
     });
     let mut compaction: Option<engine::Compaction> = None;
     let mut version = 0u64;
-    let unexplained = |what: &str, e: engine::Error| {
+    let unexplained = |op: Op, e: engine::Error| {
         err(
-            FailureKind::Divergence,
-            "unexplained-error",
-            format!("{what} failed on the real file system: {e}"),
+            FailureKind::UnexpectedError,
+            HarnessCheck::ExplainedError(op).into(),
+            format!("{} failed on the real file system: {e}", op.name()),
         )
     };
     for step in &scenario.steps {
@@ -357,7 +358,7 @@ pub fn record(scenario: &Scenario, dir: &Path) -> Result<Vec<Rec>, RecordError> 
                 version += 1;
                 let value = value_for(key, len, version);
                 let k = format!("k{:02}", key % KEY_SPACE).into_bytes();
-                store.set(&k, &value).map_err(|e| unexplained("set", e))?;
+                store.set(&k, &value).map_err(|e| unexplained(Op::Set, e))?;
                 vfs.mark(Mark::Set {
                     key: k,
                     digest: crate::realfs::digest(&value),
@@ -365,11 +366,15 @@ pub fn record(scenario: &Scenario, dir: &Path) -> Result<Vec<Rec>, RecordError> 
             }
             Step::Delete { key } => {
                 let k = format!("k{:02}", key % KEY_SPACE).into_bytes();
-                store.delete(&k).map_err(|e| unexplained("delete", e))?;
+                store.delete(&k).map_err(|e| unexplained(Op::Delete, e))?;
                 vfs.mark(Mark::Delete { key: k });
             }
             Step::Flush => {
-                if store.queue_len().map_err(|e| unexplained("queue_len", e))? == 0 {
+                if store
+                    .queue_len()
+                    .map_err(|e| unexplained(Op::QueueLength, e))?
+                    == 0
+                {
                     continue;
                 }
                 vfs.mark(Mark::FlushStarted {
@@ -383,18 +388,18 @@ pub fn record(scenario: &Scenario, dir: &Path) -> Result<Vec<Rec>, RecordError> 
                     Ok(None) => {
                         return Err(err(
                             FailureKind::Divergence,
-                            "lost-queue",
+                            HarnessCheck::LostQueue.into(),
                             "a flush of a non-empty queue committed nothing".into(),
                         ))
                     }
                     Err(engine::Error::Busy) => {
                         return Err(err(
                             FailureKind::Hang,
-                            "liveness",
+                            HarnessCheck::Liveness.into(),
                             "the flusher could not commit between compaction steps".into(),
                         ))
                     }
-                    Err(e) => return Err(unexplained("flush", e)),
+                    Err(e) => return Err(unexplained(Op::Flush, e)),
                 }
             }
             Step::Tick { secs } => clock.advance(u64::from(secs)),
@@ -416,13 +421,13 @@ pub fn record(scenario: &Scenario, dir: &Path) -> Result<Vec<Rec>, RecordError> 
                         compaction = Some(c);
                     }
                     Err(engine::Error::Invalid(_)) => {} // nothing committed yet
-                    Err(e) => return Err(unexplained("start compaction", e)),
+                    Err(e) => return Err(unexplained(Op::StartCompaction, e)),
                 }
             }
             Step::CompactStep { n } => {
                 for _ in 0..n {
                     step_compaction(&vfs, &mut compaction)
-                        .map_err(|e| unexplained("compaction step", e))?;
+                        .map_err(|e| unexplained(Op::CompactionStep, e))?;
                 }
             }
             Step::CompactFinish => {
@@ -432,18 +437,18 @@ pub fn record(scenario: &Scenario, dir: &Path) -> Result<Vec<Rec>, RecordError> 
                     if steps > MAX_STEPS {
                         return Err(err(
                             FailureKind::Hang,
-                            "bounded-compaction",
+                            HarnessCheck::BoundedCompaction.into(),
                             format!("compaction did not finish in {MAX_STEPS} steps"),
                         ));
                     }
                     step_compaction(&vfs, &mut compaction)
-                        .map_err(|e| unexplained("compaction step", e))?;
+                        .map_err(|e| unexplained(Op::CompactionStep, e))?;
                 }
             }
             Step::CompactAbort => {
                 if let Some(c) = compaction.take() {
                     if matches!(c.phase(), Phase::Copy | Phase::CatchUp) {
-                        c.abort().map_err(|e| unexplained("abort compaction", e))?;
+                        c.abort().map_err(|e| unexplained(Op::CompactionAbort, e))?;
                         vfs.mark(Mark::CompactionAborted);
                     } else {
                         compaction = Some(c);
@@ -659,7 +664,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, String> {
         Err((kind, invariant, message)) => {
             report.failures.push(RealFailure {
                 kind,
-                invariant,
+                check: invariant,
                 message,
                 at: "the recording run".into(),
                 replay,
@@ -717,7 +722,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, String> {
         {
             report.failures.push(RealFailure {
                 kind,
-                invariant,
+                check: invariant,
                 message,
                 at,
                 replay,
@@ -738,7 +743,7 @@ fn open_image(
     fanout: usize,
     strict: bool,
     prefix: &[Rec],
-) -> Result<Option<(FailureKind, String, String, String)>, String> {
+) -> Result<Option<(FailureKind, Check, String, String)>, String> {
     let mut cmd = Command::new(&opts.exe);
     cmd.arg("open-image")
         .arg("--dir")
@@ -788,18 +793,18 @@ fn open_image(
             }
         }
     }
-    let fail = |kind, inv: &str, msg: String| Some((kind, inv.to_string(), msg, stderr.clone()));
+    let fail = |kind, check: Check, msg: String| Some((kind, check, msg, stderr.clone()));
     if let Some(e) = bad {
         return Ok(fail(
             FailureKind::Divergence,
-            "pipe-protocol",
+            HarnessCheck::PipeProtocol.into(),
             e.to_string(),
         ));
     }
     if hang {
         return Ok(fail(
             FailureKind::Hang,
-            "open-hang",
+            HarnessCheck::OpenHang.into(),
             format!(
                 "opening the image did not finish in {:?}",
                 crate::stress::OPEN_DEADLINE
@@ -814,7 +819,7 @@ fn open_image(
                     Ok(_) => None,
                     Err(d) => fail(
                         FailureKind::Divergence,
-                        d.invariant.name(),
+                        d.invariant.into(),
                         format!("DIVERGENCE in a crash image opened over StdVfs:\n{d}"),
                     ),
                 });
@@ -822,21 +827,21 @@ fn open_image(
             Msg::OpenFailed { error } => {
                 return Ok(fail(
                     FailureKind::RecoveryError,
-                    "open",
+                    HarnessCheck::Recoverable.into(),
                     format!("the crash image did not open: {error}"),
                 ))
             }
             Msg::ReadFailed { error } => {
                 return Ok(fail(
                     FailureKind::Divergence,
-                    "verify",
+                    HarnessCheck::Verify.into(),
                     format!("the crash image opened but does not read back: {error}"),
                 ))
             }
             Msg::Died { message, .. } => {
                 return Ok(fail(
                     FailureKind::Panic,
-                    "panic",
+                    HarnessCheck::NoPanic.into(),
                     format!("the engine panicked opening the image: {message}"),
                 ))
             }
@@ -845,7 +850,7 @@ fn open_image(
     }
     Ok(fail(
         FailureKind::RecoveryError,
-        "open",
+        HarnessCheck::Recoverable.into(),
         "the open-image child ended without a report".into(),
     ))
 }

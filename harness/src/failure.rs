@@ -101,6 +101,9 @@ pub enum Op {
     CompactionAbort,
     /// `Store::open` under the strict recovery policy.
     StrictOpen,
+    /// Anything the background flusher and compactor do (`crashfuzz
+    /// stress`, where kills are the only injected faults).
+    Background,
 }
 
 impl Op {
@@ -115,6 +118,7 @@ impl Op {
             Op::CompactionStep => "compaction step",
             Op::CompactionAbort => "compaction abort",
             Op::StrictOpen => "strict-open",
+            Op::Background => "background",
         }
     }
 }
@@ -177,6 +181,20 @@ pub enum HarnessCheck {
     /// `recover_corrupt`: damage that moved no block is reported as a
     /// checksum or structure error, never trusted.
     DamageReportedAsCorruption,
+    /// Real processes: the events a child reported can be put in one order
+    /// the oracle accepts.
+    EventOrder,
+    /// Real processes: every line a child sends parses.
+    PipeProtocol,
+    /// Real processes: acknowledged seqnos rise.
+    SeqnoOrder,
+    /// Real processes: an acknowledged flush's header is what the child
+    /// said it committed.
+    AckedHeader,
+    /// Real processes: a child reports within its deadline.
+    ChildHang,
+    /// Crash images: the open of an image ends within its deadline.
+    OpenHang,
 }
 
 impl HarnessCheck {
@@ -210,6 +228,12 @@ impl HarnessCheck {
             HarnessCheck::WritableAfterRecovery => "writable-after-recovery",
             HarnessCheck::AckedAfterDamage => "acked-after-damage",
             HarnessCheck::DamageReportedAsCorruption => "damage-reported-as-corruption",
+            HarnessCheck::EventOrder => "event-order",
+            HarnessCheck::PipeProtocol => "pipe-protocol",
+            HarnessCheck::SeqnoOrder => "seqno-order",
+            HarnessCheck::AckedHeader => "acked-header",
+            HarnessCheck::ChildHang => "child-hang",
+            HarnessCheck::OpenHang => "open-hang",
         };
         s.to_string()
     }

@@ -509,8 +509,10 @@ pub struct RealFailure {
     /// Its kind (and exit code).
     #[serde(serialize_with = "kind_name")]
     pub kind: FailureKind,
-    /// The invariant or check that failed.
-    pub invariant: String,
+    /// The invariant or check that failed (its name in JSON, as
+    /// `invariant`).
+    #[serde(rename = "invariant", serialize_with = "check_name")]
+    pub check: crate::failure::Check,
     /// The full message.
     pub message: String,
     /// Where: the round or the image.
@@ -519,6 +521,13 @@ pub struct RealFailure {
     pub replay: String,
     /// The tail of the child's stderr, if any.
     pub child_stderr: String,
+}
+
+fn check_name<S: serde::Serializer>(
+    check: &crate::failure::Check,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&check.name())
 }
 
 fn kind_name<S: serde::Serializer>(kind: &FailureKind, s: S) -> Result<S::Ok, S::Error> {
@@ -531,7 +540,7 @@ impl fmt::Display for RealFailure {
             f,
             "FAILURE {} [{}] at {}",
             self.kind.name(),
-            self.invariant,
+            self.check,
             self.at
         )?;
         writeln!(f, "{}", self.message)?;

@@ -20,6 +20,7 @@
 //! comes from the seed and what earlier rounds reported; the only thing a
 //! seed cannot pin down is the thread schedule, which is the point.
 
+use crate::failure::{Check, HarnessCheck, Op};
 use crate::realfs::{
     mix, mutant_from_env, mutant_prefix, open_and_report, ChildLines, Emitter, Msg, ProtocolError,
     RealFailure, WireMutation, EXIT_CHILD_STOPPED, STORE_NAME,
@@ -418,10 +419,10 @@ struct FlushRecord {
 }
 
 /// Why a round was judged a failure: kind, invariant, message.
-type Verdict = (FailureKind, String, String);
+type Verdict = (FailureKind, Check, String);
 
-fn verdict(kind: FailureKind, invariant: &str, message: impl Into<String>) -> Verdict {
-    (kind, invariant.to_string(), message.into())
+fn verdict(kind: FailureKind, check: impl Into<Check>, message: impl Into<String>) -> Verdict {
+    (kind, check.into(), message.into())
 }
 
 /// The oracle and what it needs to be fed across rounds.
@@ -467,12 +468,12 @@ impl Judge {
             }
             Ok(Err(d)) => Err(verdict(
                 FailureKind::Divergence,
-                d.invariant.name(),
+                d.invariant,
                 format!("DIVERGENCE after the reopen:\n{d}"),
             )),
             Err(_) => Err(verdict(
                 FailureKind::Divergence,
-                "event-order",
+                HarnessCheck::EventOrder,
                 "the oracle refused the event sequence (see the panic above)",
             )),
         }
@@ -577,7 +578,7 @@ impl Judge {
                 } => {
                     return Err(verdict(
                         FailureKind::Divergence,
-                        "unexplained-error",
+                        HarnessCheck::ExplainedError(Op::Background),
                         format!("a compaction failed after its switch: {error}"),
                     ))
                 }
@@ -608,7 +609,7 @@ impl Judge {
             }
             Err(_) => Err(verdict(
                 FailureKind::Divergence,
-                "event-order",
+                HarnessCheck::EventOrder,
                 "the oracle refused the event sequence the child reported",
             )),
         }
@@ -641,7 +642,7 @@ impl Judge {
                 if got != m.seqno {
                     return Err(verdict(
                         FailureKind::Divergence,
-                        "seqno-order",
+                        HarnessCheck::SeqnoOrder,
                         format!(
                             "DIVERGENCE: the engine gave seqno {} to a mutation of key {} where \
                              the next seqno is {expected} (seqnos must rise past every \
@@ -657,7 +658,7 @@ impl Judge {
                     if acked_seq != update_seq {
                         return Err(verdict(
                             FailureKind::Divergence,
-                            "acked-header",
+                            HarnessCheck::AckedHeader,
                             format!(
                                 "the flush of seqnos up to {update_seq} was acknowledged with \
                                  update_seq {acked_seq}"
@@ -668,7 +669,7 @@ impl Judge {
                     self.model.flush_acked(acked_seq, ts).map_err(|d| {
                         verdict(
                             FailureKind::Divergence,
-                            d.invariant.name(),
+                            d.invariant,
                             format!("DIVERGENCE at an acknowledged flush:\n{d}"),
                         )
                     })?;
@@ -697,7 +698,7 @@ impl Judge {
 fn protocol(what: &str) -> Verdict {
     verdict(
         FailureKind::Divergence,
-        "event-order",
+        HarnessCheck::EventOrder,
         format!("the child's stream cannot be linearized: {what}"),
     )
 }
@@ -920,12 +921,16 @@ fn judge_round(judge: &mut Judge, end: &RoundEnd, check_only: bool) -> Result<()
     if let Some(e) = &end.protocol {
         return Err(verdict(
             FailureKind::Divergence,
-            "pipe-protocol",
+            HarnessCheck::PipeProtocol,
             e.to_string(),
         ));
     }
     if let Some(h) = &end.hang {
-        return Err(verdict(FailureKind::Hang, "child-hang", h.clone()));
+        return Err(verdict(
+            FailureKind::Hang,
+            HarnessCheck::ChildHang,
+            h.clone(),
+        ));
     }
     let mut opened = false;
     for msg in &end.msgs {
@@ -937,14 +942,14 @@ fn judge_round(judge: &mut Judge, end: &RoundEnd, check_only: bool) -> Result<()
             Msg::OpenFailed { error } => {
                 return Err(verdict(
                     FailureKind::RecoveryError,
-                    "open",
+                    HarnessCheck::Recoverable,
                     format!("the store did not reopen after a process kill: {error}"),
                 ))
             }
             Msg::ReadFailed { error } => {
                 return Err(verdict(
                     FailureKind::Divergence,
-                    "verify",
+                    HarnessCheck::Verify,
                     format!("the reopened store does not read back: {error}"),
                 ))
             }
@@ -954,14 +959,14 @@ fn judge_round(judge: &mut Judge, end: &RoundEnd, check_only: bool) -> Result<()
             } => {
                 return Err(verdict(
                     FailureKind::Panic,
-                    "panic",
+                    HarnessCheck::NoPanic,
                     format!("the engine panicked: {message}"),
                 ))
             }
             Msg::Stopped { error } => {
                 return Err(verdict(
                     FailureKind::Divergence,
-                    "unexplained-error",
+                    HarnessCheck::ExplainedError(Op::Background),
                     format!("the engine returned an error no kill explains: {error}"),
                 ))
             }
@@ -973,7 +978,7 @@ fn judge_round(judge: &mut Judge, end: &RoundEnd, check_only: bool) -> Result<()
     } else if check_only {
         return Err(verdict(
             FailureKind::RecoveryError,
-            "open",
+            HarnessCheck::Recoverable,
             format!(
                 "the final check child ended ({}) without reporting",
                 end.kill_kind
@@ -1204,7 +1209,7 @@ pub fn run(opts: &StressOptions) -> Result<StressReport, String> {
         if let Err((kind, invariant, message)) = judge_round(&mut judge, &end, false) {
             report.failures.push(RealFailure {
                 kind,
-                invariant,
+                check: invariant,
                 message: format!(
                     "{message}\nround {} plan {plan:?}, kill {kill:?}",
                     round - 1
@@ -1230,7 +1235,7 @@ pub fn run(opts: &StressOptions) -> Result<StressReport, String> {
         if let Err((kind, invariant, message)) = judge_round(&mut judge, &end, true) {
             report.failures.push(RealFailure {
                 kind,
-                invariant,
+                check: invariant,
                 message,
                 at: format!("seed {} final check after round {}", opts.seed, round - 1),
                 replay: replay_command(opts, round),
