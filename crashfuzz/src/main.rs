@@ -475,17 +475,9 @@ fn cmd_stress(
             .map_or(String::new(), |(_, m)| format!(", seeded bug {m}"))
     );
     let report = harness::stress::run(&options)?;
-    for failure in &report.failures {
-        eprintln!("{failure}");
-    }
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| format!("json: {e}"))?
-        );
-    } else {
-        println!("{}", harness::stress::summary(&report));
-    }
+    print_real_report(&report.failures, &report, json, || {
+        harness::stress::summary(&report)
+    })?;
     Ok(report.exit_code())
 }
 
@@ -522,18 +514,30 @@ fn cmd_replay_crashes(
     };
     eprintln!("crashfuzz replay-crashes: seed {seed}, up to {max_images} images");
     let report = harness::crash_images::run(&options)?;
-    for failure in &report.failures {
+    print_real_report(&report.failures, &report, json, || {
+        harness::crash_images::summary(&report)
+    })?;
+    Ok(report.exit_code())
+}
+
+/// The end of a real-file run (`stress`, `replay-crashes`): each failure on
+/// stderr, then the JSON report or the one-line summary on stdout.
+fn print_real_report(
+    failures: &[harness::realfs::RealFailure],
+    report: &impl serde::Serialize,
+    json: bool,
+    summary: impl FnOnce() -> String,
+) -> Result<(), String> {
+    for failure in failures {
         eprintln!("{failure}");
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| format!("json: {e}"))?
-        );
+        let text = serde_json::to_string(report).map_err(|e| format!("json: {e}"))?;
+        println!("{text}");
     } else {
-        println!("{}", harness::crash_images::summary(&report));
+        println!("{}", summary());
     }
-    Ok(report.exit_code())
+    Ok(())
 }
 
 fn seed_from_clock() -> u64 {
