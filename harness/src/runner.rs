@@ -3,6 +3,7 @@
 //! image, recover (crashing again during recovery when the scenario says
 //! so), `verify` every header, and let the oracle judge what came back.
 
+pub use crate::extract::{extract, extract_headers};
 pub use crate::failure::{replay_command, Failure, FailureKind};
 use crate::failure::{Check, HarnessCheck, Op};
 use crate::scenario::{failpoint_name, Scenario, Step, FAULT_STEPS, IO_KINDS, KEY_SPACE};
@@ -17,7 +18,7 @@ use engine::{
 use failpoints::{
     Coverage, CrashMode, CrashTrigger, FaultConfig, FsyncFailure, IoKind, SimVfs, TearUnit,
 };
-use oracle::{CompactionParams, Model, Pitr, RecoveredHeader, RecoveredStore};
+use oracle::{CompactionParams, Model, Pitr};
 use sha2::{Digest, Sha256};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -1213,54 +1214,6 @@ impl<'a> Runner<'a> {
     }
 }
 
-/// Every header of `store` as the oracle sees it, each verified while it is
-/// read (one walk per header: trees, agreement, reduces, counters); a
-/// document's value goes through `value(bytes, deleted)` (the real-file
-/// tools store digests of values).
-pub fn extract_headers(
-    store: &Store,
-    value: impl Fn(Vec<u8>, bool) -> Vec<u8>,
-) -> engine::Result<Vec<RecoveredHeader>> {
-    let mut headers = Vec::new();
-    for h in store.headers()? {
-        let (_, contents) = store.snapshot_at_header(h.pos)?.verify_with_contents()?;
-        let docs = contents
-            .docs
-            .into_iter()
-            .map(|d| {
-                let doc = oracle::Doc {
-                    value: value(d.value, d.deleted),
-                    seqno: d.seqno,
-                    deleted: d.deleted,
-                };
-                (d.key, doc)
-            })
-            .collect();
-        let by_seq = contents
-            .by_seq
-            .into_iter()
-            .map(|e| oracle::BySeqEntry {
-                seqno: e.seqno,
-                key: e.key,
-                deleted: e.deleted,
-            })
-            .collect();
-        let counters = contents.counters.unwrap_or_default();
-        headers.push(RecoveredHeader {
-            update_seq: h.header.update_seq,
-            purge_seq: h.header.purge_seq,
-            timestamp_secs: h.header.timestamp,
-            docs,
-            by_seq,
-            counters: oracle::Counters {
-                live: counters.live,
-                deleted: counters.deleted,
-            },
-        });
-    }
-    Ok(headers)
-}
-
 /// The engine configuration a scenario's swarm config asks for, with the
 /// logical clock it runs on (the one fixture of the runner, the
 /// `recover_corrupt` target and the crash-image replay).
@@ -1330,15 +1283,4 @@ fn unreachable_failure(scenario: &Scenario, what: &str) -> Box<Failure> {
         format!("harness state error: {what}"),
         scenario,
     ))
-}
-
-/// Everything the oracle needs, read through the engine's public API only.
-pub fn extract(store: &Store, sim: &SimVfs, list_files: bool) -> engine::Result<RecoveredStore> {
-    let headers = extract_headers(store, |value, _| value)?;
-    let files = if list_files {
-        sim.as_vfs().list(Path::new(DB_DIR)).ok()
-    } else {
-        None
-    };
-    Ok(RecoveredStore { headers, files })
 }
