@@ -1,16 +1,19 @@
-//! The `recover_corrupt` target: build a valid store image from a scenario,
-//! damage its bytes, then open, verify and read everything.
+//! The `recover_corrupt` target: build a valid store image from a scenario
+//! with the one runner, damage its bytes, then open, verify and read
+//! everything.
 //!
 //! The scenario is read in two parts (see [`crate::targets::Target::scenario`],
-//! which puts them in this order):
+//! which puts them in this order and reads the crash and fault opcodes of the
+//! common encoding as [`Damage`] steps):
 //! - **build steps** (`Set`, `Delete`, `Flush`, `Tick`, the compaction steps,
-//!   `Reopen`) run on a fault-free simulated disk; every acknowledged flush
-//!   records the committed state: `update_seq -> (timestamp, live docs)`;
-//! - **damage steps** reuse the fault-injection opcodes, each as one kind of
-//!   damage to the finished image ([`Damage::from_step`]): bit flips, a torn
-//!   block, a garbage tail, a truncation, two blocks swapped. The exact
-//!   positions come from a generator seeded by the scenario's disk seed and
-//!   the damage's index, aimed at header blocks where the step says so.
+//!   `Reopen`) run through [`crate::runner`] on a fault-free simulated disk,
+//!   judged as every run is; the oracle's model sees every acknowledged
+//!   commit through the runner's event stream;
+//! - **damage steps** ([`Step::Damage`]), each one kind of damage to the
+//!   finished image: bit flips, a torn block, a garbage tail, a truncation,
+//!   two blocks swapped. The exact positions come from a generator seeded by
+//!   the scenario's disk seed and the damage's index, aimed at header blocks
+//!   where the step says so.
 //!
 //! Then the damaged image is opened with the scenario's recovery policy.
 //! What must hold:
@@ -18,31 +21,33 @@
 //!   nothing loops forever (the header chain is walked with a bound first);
 //! - a strict open may refuse with a typed corruption error; an open that
 //!   tolerates a corrupt tail must succeed (that is its documented promise);
-//! - every header whose trees verify and read back shows exactly a committed
-//!   state: its `update_seq` is one a flush acknowledged (or 0, the empty
-//!   store), with that flush's timestamp and live documents;
+//! - every header whose trees verify shows exactly a committed state: the
+//!   oracle's [`oracle::Model::check_committed_header`] (header-history):
+//!   its `update_seq` is one a flush acknowledged (or 0, the empty store),
+//!   with that flush's timestamp and documents, trees in agreement and
+//!   counters a recount;
 //! - a store whose tip verified still works: a new flush is acknowledged and
-//!   survives a crash that drops everything unsynced.
+//!   survives a crash that drops everything unsynced
+//!   ([`HarnessCheck::AckedAfterDamage`]).
 //!
 //! `verify` failing on an old header is allowed (recovery checks only the
 //! roots of the header it picks): it must fail with a typed error, which is
 //! all the types allow.
 
-use crate::failure::HarnessCheck;
-use crate::runner::MAX_COMPACTION_STEPS;
+use crate::events::{Event, Journal};
+use crate::extract::recovered_header;
+use crate::failure::{Check, HarnessCheck};
+use crate::runner::{build_image, Built};
 use crate::runner::{Failure, FailureKind, Outcome, RunOptions, DB_DIR, DB_NAME};
-use crate::scenario::{Scenario, Step, KEY_SPACE};
+pub use crate::scenario::{Damage, Place};
+use crate::scenario::{Scenario, Step};
 use engine::layout::{self, BLOCK_BYTES, MARKER_HEADER};
 use engine::layout::{classify, FileKind};
-use engine::{
-    Compaction, CompactionOptions, Config, ManualClock, OpenMode, Progress, RecoveryPolicy, Store,
-};
+use engine::{Config, ManualClock, OpenMode, RecoveryPolicy, Store};
 use failpoints::{CrashMode, SimVfs};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -57,157 +62,21 @@ const PROBE_KEY: &[u8] = b"probe";
 /// Live documents of one committed state: key -> (seqno, value).
 type Docs = BTreeMap<Vec<u8>, (u64, Vec<u8>)>;
 
-/// Where in the file a damage lands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Place {
-    /// The `k`-th header block counted from the end (0 = the newest), modulo
-    /// the number of header blocks; any block if there is none.
-    HeaderBlock(u8),
-    /// A block or byte chosen uniformly.
-    Anywhere,
-}
-
-/// One kind of damage to the image of the store file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Damage {
-    /// Flip `count` single bits.
-    BitFlips {
-        /// Bits flipped, 1..=5.
-        count: u8,
-        /// Where.
-        place: Place,
-    },
-    /// A block whose write was torn: its first sectors survive, the rest hold
-    /// zeroes or garbage.
-    TornBlock {
-        /// Which block.
-        place: Place,
-        /// Lost sectors are garbage rather than zeroes.
-        garbage: bool,
-    },
-    /// Bytes appended after the end: plain garbage, or a block that starts
-    /// with a header marker and a made-up chunk prefix.
-    GarbageTail {
-        /// Sectors appended, 1..=8.
-        sectors: u8,
-        /// Start a block that looks like a header.
-        fake_header: bool,
-    },
-    /// Cut the file short.
-    Truncate {
-        /// Around a header block (in or just after it) rather than anywhere.
-        near_header: bool,
-    },
-    /// Swap two blocks.
-    SwapBlocks {
-        /// The first block.
-        a: Place,
-        /// The second block.
-        b: Place,
-    },
-}
-
-impl Damage {
-    /// The damage a damage step stands for, or `None` for a build step.
-    pub fn from_step(step: &Step) -> Option<Damage> {
-        match *step {
-            Step::CrashAtIo { kind, nth, after } => Some(Damage::BitFlips {
-                count: 1 + kind % 5,
-                place: if after {
-                    Place::Anywhere
-                } else {
-                    Place::HeaderBlock(nth.saturating_sub(1))
-                },
-            }),
-            Step::CrashInRecovery { kind, nth, .. } => Some(Damage::TornBlock {
-                place: if kind % 5 < 3 {
-                    Place::HeaderBlock(nth.saturating_sub(1))
-                } else {
-                    Place::Anywhere
-                },
-                garbage: kind % 2 == 1,
-            }),
-            Step::Eio { sync, nth } => Some(Damage::GarbageTail {
-                sectors: 2 * nth.clamp(1, 4),
-                fake_header: sync,
-            }),
-            Step::CrashNow => Some(Damage::Truncate { near_header: true }),
-            Step::CrashAtFailpoint { point, nth } => {
-                let k = point % 8;
-                Some(Damage::SwapBlocks {
-                    a: Place::HeaderBlock(k),
-                    b: match nth {
-                        1 => Place::HeaderBlock(k + 1),
-                        2 => Place::HeaderBlock(k + 2),
-                        _ => Place::Anywhere,
-                    },
-                })
-            }
-            _ => None,
-        }
-    }
-
-    /// Whether `step` builds the image (as opposed to damaging it or being
-    /// ignored by this target).
-    pub fn is_build_step(step: &Step) -> bool {
-        matches!(
-            step,
-            Step::Set { .. }
-                | Step::Delete { .. }
-                | Step::Flush
-                | Step::Tick { .. }
-                | Step::CompactStart { .. }
-                | Step::CompactStep { .. }
-                | Step::CompactFinish
-                | Step::CompactAbort
-                | Step::Reopen
-        )
-    }
-}
-
-impl fmt::Display for Place {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Place::HeaderBlock(0) => write!(f, "the newest header block"),
-            Place::HeaderBlock(k) => write!(f, "header block {k} before the newest"),
-            Place::Anywhere => write!(f, "anywhere"),
-        }
-    }
-}
-
-impl fmt::Display for Damage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Damage::BitFlips { count, place } => write!(f, "flip {count} bit(s), {place}"),
-            Damage::TornBlock { place, garbage } => write!(
-                f,
-                "tear a block ({place}), lost sectors {}",
-                if *garbage { "garbage" } else { "zeroed" }
-            ),
-            Damage::GarbageTail {
-                sectors,
-                fake_header,
-            } => write!(
-                f,
-                "append {sectors} sector(s) of garbage{}",
-                if *fake_header {
-                    " starting a fake header block"
-                } else {
-                    ""
-                }
-            ),
-            Damage::Truncate { near_header } => write!(
-                f,
-                "truncate {}",
-                if *near_header {
-                    "in or after a header block"
-                } else {
-                    "anywhere"
-                }
-            ),
-            Damage::SwapBlocks { a, b } => write!(f, "swap two blocks: {a} and {b}"),
-        }
-    }
+/// Whether `step` builds the image (as opposed to damaging it or being
+/// ignored by this target).
+pub fn is_build_step(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::Set { .. }
+            | Step::Delete { .. }
+            | Step::Flush
+            | Step::Tick { .. }
+            | Step::CompactStart { .. }
+            | Step::CompactStep { .. }
+            | Step::CompactFinish
+            | Step::CompactAbort
+            | Step::Reopen
+    )
 }
 
 /// The damage plan of a (narrowed) scenario, in the order it is applied.
@@ -215,7 +84,10 @@ pub fn plan(scenario: &Scenario) -> Vec<Damage> {
     scenario
         .steps
         .iter()
-        .filter_map(Damage::from_step)
+        .filter_map(|step| match step {
+            Step::Damage(d) => Some(*d),
+            _ => None,
+        })
         .take(MAX_DAMAGES)
         .collect()
 }
@@ -228,7 +100,10 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Outcome, Box<Fai
         scenario,
         options,
         "engine panicked on a damaged image",
-        || Corrupt::new(scenario, options).run_all(),
+        || {
+            let built = build_image(scenario, options)?;
+            Corrupt::new(scenario, options, built).run_all()
+        },
     )
 }
 
@@ -237,32 +112,30 @@ type CResult<T> = Result<T, Box<Failure>>;
 struct Corrupt<'a> {
     scenario: &'a Scenario,
     options: &'a RunOptions,
-    trace: Vec<String>,
+    /// The model that saw the image built, and the trace so far.
+    journal: Journal,
     step: usize,
     clock: Arc<ManualClock>,
     config: Config,
-    /// update_seq -> (timestamp, live docs); 0 is the empty store.
-    committed: BTreeMap<u64, (u64, Docs)>,
     checks: u64,
+    /// The built image, until it is damaged.
+    files: BTreeMap<PathBuf, Vec<u8>>,
     /// The damage plan swaps blocks: intact records can land where others
     /// are expected, so logical (`Verify`) errors are possible too.
     moved_blocks: bool,
 }
 
 impl<'a> Corrupt<'a> {
-    fn new(scenario: &'a Scenario, options: &'a RunOptions) -> Corrupt<'a> {
-        let (config, clock) = crate::runner::engine_config(scenario);
-        let mut committed = BTreeMap::new();
-        committed.insert(0, (0, Docs::new()));
+    fn new(scenario: &'a Scenario, options: &'a RunOptions, built: Built) -> Corrupt<'a> {
         Corrupt {
             scenario,
             options,
-            trace: Vec::new(),
-            step: 0,
-            clock,
-            config,
-            committed,
-            checks: 0,
+            journal: built.journal,
+            step: built.steps,
+            clock: built.clock,
+            config: built.config,
+            checks: built.checks,
+            files: built.files,
             moved_blocks: plan(scenario)
                 .iter()
                 .any(|d| matches!(d, Damage::SwapBlocks { .. })),
@@ -270,29 +143,30 @@ impl<'a> Corrupt<'a> {
     }
 
     fn log(&mut self, line: String) {
-        if self.options.echo {
-            eprintln!("{line}");
-        }
-        self.trace.push(line);
+        self.journal.note(Event::Observed(line));
     }
 
-    fn fail(&mut self, kind: FailureKind, check: HarnessCheck, message: String) -> Box<Failure> {
-        self.log(format!(
-            "!! {kind} [{}]: {}",
-            check.name(),
-            message.lines().next().unwrap_or("")
-        ));
+    fn fail(
+        &mut self,
+        kind: FailureKind,
+        check: impl Into<Check>,
+        message: String,
+    ) -> Box<Failure> {
+        let check = check.into();
+        self.journal.note(Event::Failed {
+            kind,
+            check,
+            message: message.lines().next().unwrap_or("").to_string(),
+        });
         let mut failure = Failure::new(kind, check, message, self.scenario);
         failure.step = self.step;
-        failure.trace = self.trace.clone();
+        failure.trace = self.journal.lines();
         failure.mutant = self.options.mutant;
         Box::new(failure)
     }
 
     fn run_all(&mut self) -> CResult<Outcome> {
-        self.log(format!("config {:?}", self.scenario.config));
-        let image = self.build()?;
-        self.step = self.scenario.steps.len();
+        let image = std::mem::take(&mut self.files);
         let damaged = self.damage(image);
         let sim = SimVfs::new(self.scenario.config.disk_seed);
         for (path, bytes) in &damaged {
@@ -303,173 +177,19 @@ impl<'a> Corrupt<'a> {
         }
         let _binding = failpoints::bind_thread(&sim);
         self.open_and_check(&sim)?;
-        let mut hasher = Sha256::new();
-        for line in &self.trace {
-            hasher.update(line.as_bytes());
-            hasher.update(b"\n");
-        }
+        let (trace_digest, trace) = if self.options.keep_trace {
+            (self.journal.digest(), self.journal.lines())
+        } else {
+            (String::new(), Vec::new())
+        };
         Ok(Outcome {
-            trace_digest: hex::encode(hasher.finalize()),
+            trace_digest,
             crash_states: 1,
             checks: self.checks,
             coverage: sim.coverage(),
-            trace: if self.options.keep_trace {
-                std::mem::take(&mut self.trace)
-            } else {
-                Vec::new()
-            },
+            trace,
             sanity: Default::default(),
         })
-    }
-
-    // ---- building the image -------------------------------------------
-
-    fn open_clean(&mut self, sim: &SimVfs) -> CResult<Store> {
-        match Store::open(sim.as_vfs(), DB_DIR, DB_NAME, self.config.clone()) {
-            Ok(s) => Ok(s),
-            Err(e) => {
-                let msg = format!("opening the store on a fault-free disk failed: {e}");
-                Err(self.fail(FailureKind::RecoveryError, HarnessCheck::CleanBuild, msg))
-            }
-        }
-    }
-
-    /// Run the build steps on a fault-free disk; return the files.
-    fn build(&mut self) -> CResult<BTreeMap<PathBuf, Vec<u8>>> {
-        let sim = SimVfs::new(self.scenario.config.disk_seed);
-        let _binding = failpoints::bind_thread(&sim);
-        let mut store = self.open_clean(&sim)?;
-        let mut compaction: Option<Compaction> = None;
-        let mut current = Docs::new();
-        let mut queued: Vec<(Vec<u8>, u64, Option<Vec<u8>>)> = Vec::new();
-        let mut version = 0u64;
-        let steps: Vec<Step> = self
-            .scenario
-            .steps
-            .iter()
-            .filter(|s| Damage::is_build_step(s))
-            .cloned()
-            .collect();
-        for (i, step) in steps.iter().enumerate() {
-            self.step = i;
-            self.log(format!("#{i} {step}"));
-            match *step {
-                Step::Set { key, len } => {
-                    version += 1;
-                    let k = format!("k{:02}", key % KEY_SPACE).into_bytes();
-                    let mut v = format!("v{version}").into_bytes();
-                    v.resize(v.len().max(usize::from(len)), b'a' + key % 26);
-                    if let Ok(seqno) = store.set(&k, &v) {
-                        queued.push((k, seqno, Some(v)));
-                    }
-                }
-                Step::Delete { key } => {
-                    let k = format!("k{:02}", key % KEY_SPACE).into_bytes();
-                    if let Ok(seqno) = store.delete(&k) {
-                        queued.push((k, seqno, None));
-                    }
-                }
-                Step::Flush => match store.flush() {
-                    Ok(Some(info)) => {
-                        for (k, seqno, v) in queued.drain(..) {
-                            match v {
-                                Some(v) => current.insert(k, (seqno, v)),
-                                None => current.remove(&k),
-                            };
-                        }
-                        self.log(format!(
-                            "   acked update_seq={} ts={}",
-                            info.update_seq, info.timestamp
-                        ));
-                        self.committed
-                            .insert(info.update_seq, (info.timestamp, current.clone()));
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        let msg = format!("a flush failed on a fault-free disk: {e}");
-                        return Err(self.fail(
-                            FailureKind::Divergence,
-                            HarnessCheck::CleanBuild,
-                            msg,
-                        ));
-                    }
-                },
-                Step::Tick { secs } => self.clock.advance(u64::from(secs)),
-                Step::CompactStart { purge } if compaction.is_none() => {
-                    let tip = store.snapshot().map(|s| s.header().update_seq).unwrap_or(0);
-                    let purge_upto = (purge > 0).then(|| tip * u64::from(purge) / 3);
-                    match store.start_compaction(CompactionOptions {
-                        purge_upto,
-                        ..CompactionOptions::default()
-                    }) {
-                        Ok(c) => compaction = Some(c),
-                        Err(e) => self.log(format!("   not started: {e}")),
-                    }
-                }
-                Step::CompactStep { n } => {
-                    for _ in 0..n {
-                        self.compact_step(&mut compaction, &mut store, &sim)?;
-                    }
-                }
-                Step::CompactFinish => {
-                    for _ in 0..MAX_COMPACTION_STEPS {
-                        if compaction.is_none() {
-                            break;
-                        }
-                        self.compact_step(&mut compaction, &mut store, &sim)?;
-                    }
-                    if compaction.is_some() {
-                        let msg =
-                            format!("compaction did not finish in {MAX_COMPACTION_STEPS} steps");
-                        return Err(self.fail(
-                            FailureKind::Hang,
-                            HarnessCheck::BoundedCompaction,
-                            msg,
-                        ));
-                    }
-                }
-                Step::CompactAbort => {
-                    if let Some(c) = compaction.take() {
-                        if let Err(e) = c.abort() {
-                            self.log(format!("   abort: {e}"));
-                        }
-                    }
-                }
-                Step::Reopen => {
-                    drop(compaction.take());
-                    drop(store);
-                    queued.clear();
-                    store = self.open_clean(&sim)?;
-                }
-                _ => {}
-            }
-        }
-        drop(compaction);
-        drop(store);
-        Ok(sim.files())
-    }
-
-    fn compact_step(
-        &mut self,
-        compaction: &mut Option<Compaction>,
-        store: &mut Store,
-        sim: &SimVfs,
-    ) -> CResult<()> {
-        let Some(c) = compaction.as_mut() else {
-            return Ok(());
-        };
-        match c.step() {
-            Ok(Progress::Done(_)) => *compaction = None,
-            Ok(Progress::Running(_)) => {}
-            Err(e) => {
-                self.log(format!("   compaction failed: {e}"));
-                *compaction = None;
-                if matches!(store.poisoned(), Ok(Some(_))) {
-                    *store = self.open_clean(sim)?;
-                }
-            }
-        }
-        Ok(())
     }
 
     // ---- damaging it ----------------------------------------------------
@@ -491,7 +211,11 @@ impl<'a> Corrupt<'a> {
                 (Some(m), true) => m.clone(),
                 _ if !others.is_empty() => others[rng.gen_range(0..others.len())].clone(),
                 _ => {
-                    self.log(format!("damage #{i}: {damage}: no file to damage"));
+                    self.journal.note(Event::Damaged {
+                        index: i,
+                        damage,
+                        what: "no file to damage".into(),
+                    });
                     continue;
                 }
             };
@@ -499,10 +223,11 @@ impl<'a> Corrupt<'a> {
                 continue;
             };
             let what = apply(damage, bytes, &mut rng);
-            self.log(format!(
-                "damage #{i}: {damage}: {what} in {}",
-                path.display()
-            ));
+            self.journal.note(Event::Damaged {
+                index: i,
+                damage,
+                what: format!("{what} in {}", path.display()),
+            });
         }
         files
     }
@@ -579,6 +304,7 @@ impl<'a> Corrupt<'a> {
             positions.push(tip.as_ref().ok().and_then(|(_, pos)| *pos));
         }
         let mut tip_state = None;
+        let count = positions.len();
         for (n, pos) in positions.into_iter().enumerate() {
             let snap = match pos {
                 Some(pos) => store.snapshot_at_header(pos),
@@ -610,23 +336,41 @@ impl<'a> Corrupt<'a> {
                     return Err(self.not_corruption(msg));
                 }
             }
-            let verified = snap.verify();
-            if let Err(e) = &verified {
-                self.log(format!("   header @{pos:?} verify: {e}"));
-                self.expect_corruption("verify", e)?;
-            }
-            let (Ok(docs), Ok(_)) = (docs, verified) else {
-                continue;
+            // Verified while read, as every check reads (one walk).
+            let recovered = match recovered_header(&snap, |value, _| value) {
+                Ok(h) => h,
+                Err(e) => {
+                    self.log(format!("header @{pos:?} verify: {e}"));
+                    self.expect_corruption("verify", &e)?;
+                    continue;
+                }
             };
-            let header = snap.header().clone();
-            let live: Docs = docs
-                .into_iter()
-                .filter(|d| !d.deleted)
-                .map(|d| (d.key, (d.seqno, d.value)))
-                .collect();
-            self.judge(pos, &header, &live)?;
+            if docs.is_err() {
+                continue;
+            }
+            if let Err(d) = self
+                .journal
+                .model
+                .check_committed_header(&recovered, n, count)
+            {
+                return Err(self.fail(FailureKind::Divergence, d.invariant, d.to_string()));
+            }
+            self.checks += 1;
+            self.log(format!(
+                "header @{pos:?} update_seq={} ts={}: the committed state ({} documents)",
+                recovered.update_seq,
+                recovered.timestamp_secs,
+                recovered.docs.len()
+            ));
             if n == 0 {
-                tip_state = Some(live);
+                tip_state = Some(
+                    recovered
+                        .docs
+                        .into_iter()
+                        .filter(|(_, d)| !d.deleted)
+                        .map(|(k, d)| (k, (d.seqno, d.value)))
+                        .collect::<Docs>(),
+                );
             }
         }
         match tip_state {
@@ -656,39 +400,6 @@ impl<'a> Corrupt<'a> {
             HarnessCheck::DamageReportedAsCorruption,
             msg,
         )
-    }
-
-    fn judge(&mut self, pos: Option<u64>, header: &engine::Header, live: &Docs) -> CResult<()> {
-        let seq = header.update_seq;
-        match self.committed.get(&seq) {
-            Some((ts, docs)) if *ts == header.timestamp && docs == live => {
-                self.checks += 1;
-                self.log(format!(
-                    "   header @{pos:?} update_seq={seq} ts={ts}: the committed state ({} docs)",
-                    live.len()
-                ));
-                Ok(())
-            }
-            Some((ts, docs)) => {
-                let msg = format!(
-                    "the header at {pos:?} (update_seq {seq}, ts {}) verifies but is not the \
-                     state committed with that update_seq (ts {ts}):\n  committed: {}\n  visible:   {}",
-                    header.timestamp,
-                    show(docs),
-                    show(live)
-                );
-                Err(self.fail(FailureKind::Divergence, HarnessCheck::CommittedState, msg))
-            }
-            None => {
-                let known: Vec<u64> = self.committed.keys().copied().collect();
-                let msg = format!(
-                    "the header at {pos:?} (update_seq {seq}) verifies but no flush committed \
-                     update_seq {seq} (committed: {known:?}); visible: {}",
-                    show(live)
-                );
-                Err(self.fail(FailureKind::Divergence, HarnessCheck::CommittedState, msg))
-            }
-        }
     }
 
     /// The store opened on a damaged image must still take a flush, and the
@@ -871,10 +582,10 @@ fn apply(damage: Damage, bytes: &mut Vec<u8>, rng: &mut ChaCha8Rng) -> String {
             bytes.extend_from_slice(&tail);
             format!("{} bytes appended at {at} (was {old})", bytes.len() - old)
         }
-        Damage::Truncate { near_header } => {
+        Damage::Truncate => {
             let old = bytes.len();
             let headers = header_blocks(bytes);
-            let to = if near_header && !headers.is_empty() && rng.gen_ratio(3, 4) {
+            let to = if !headers.is_empty() && rng.gen_ratio(3, 4) {
                 let h = headers[headers.len() - 1 - rng.gen_range(0..headers.len().min(3))];
                 (h + rng.gen_range(0..160)).min(old)
             } else {
@@ -884,6 +595,7 @@ fn apply(damage: Damage, bytes: &mut Vec<u8>, rng: &mut ChaCha8Rng) -> String {
             format!("cut from {old} to {to} bytes")
         }
         Damage::SwapBlocks { a, b } => {
+            let a = Place::HeaderBlock(a);
             let (Some(x), Some(y)) = (block_at(a, bytes, rng), block_at(b, bytes, rng)) else {
                 return "empty file, nothing to swap".into();
             };

@@ -2,8 +2,8 @@
 //! is read, through the engine's public API only. The speed of a check is
 //! decided here (one walk per header).
 
-use crate::runner::DB_DIR;
-use engine::Store;
+use crate::fixture::DB_DIR;
+use engine::{Snapshot, Store};
 use failpoints::SimVfs;
 use oracle::{RecoveredHeader, RecoveredStore};
 use std::path::Path;
@@ -18,42 +18,52 @@ pub fn extract_headers(
 ) -> engine::Result<Vec<RecoveredHeader>> {
     let mut headers = Vec::new();
     for h in store.headers()? {
-        let (_, contents) = store.snapshot_at_header(h.pos)?.verify_with_contents()?;
-        let docs = contents
-            .docs
-            .into_iter()
-            .map(|d| {
-                let doc = oracle::Doc {
-                    value: value(d.value, d.deleted),
-                    seqno: d.seqno,
-                    deleted: d.deleted,
-                };
-                (d.key, doc)
-            })
-            .collect();
-        let by_seq = contents
-            .by_seq
-            .into_iter()
-            .map(|e| oracle::BySeqEntry {
-                seqno: e.seqno,
-                key: e.key,
-                deleted: e.deleted,
-            })
-            .collect();
-        let counters = contents.counters.unwrap_or_default();
-        headers.push(RecoveredHeader {
-            update_seq: h.header.update_seq,
-            purge_seq: h.header.purge_seq,
-            timestamp_secs: h.header.timestamp,
-            docs,
-            by_seq,
-            counters: oracle::Counters {
-                live: counters.live,
-                deleted: counters.deleted,
-            },
-        });
+        headers.push(recovered_header(&store.snapshot_at_header(h.pos)?, &value)?);
     }
     Ok(headers)
+}
+
+/// One header as the oracle sees it, verified while it is read (see
+/// [`extract_headers`]).
+pub fn recovered_header(
+    snapshot: &Snapshot,
+    value: impl Fn(Vec<u8>, bool) -> Vec<u8>,
+) -> engine::Result<RecoveredHeader> {
+    let (_, contents) = snapshot.verify_with_contents()?;
+    let header = snapshot.header();
+    let docs = contents
+        .docs
+        .into_iter()
+        .map(|d| {
+            let doc = oracle::Doc {
+                value: value(d.value, d.deleted),
+                seqno: d.seqno,
+                deleted: d.deleted,
+            };
+            (d.key, doc)
+        })
+        .collect();
+    let by_seq = contents
+        .by_seq
+        .into_iter()
+        .map(|e| oracle::BySeqEntry {
+            seqno: e.seqno,
+            key: e.key,
+            deleted: e.deleted,
+        })
+        .collect();
+    let counters = contents.counters.unwrap_or_default();
+    Ok(RecoveredHeader {
+        update_seq: header.update_seq,
+        purge_seq: header.purge_seq,
+        timestamp_secs: header.timestamp,
+        docs,
+        by_seq,
+        counters: oracle::Counters {
+            live: counters.live,
+            deleted: counters.deleted,
+        },
+    })
 }
 
 /// Everything the oracle needs, read through the engine's public API only.

@@ -7,9 +7,11 @@
 pub mod catalog;
 pub mod corrupt;
 pub mod crash_images;
+pub mod events;
 pub mod explore;
 pub mod extract;
 pub mod failure;
+pub mod fixture;
 pub mod generate;
 pub mod minimize;
 pub mod mutant_env;

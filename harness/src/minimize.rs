@@ -27,7 +27,7 @@
 //! accepted candidate that reproduces.
 
 use crate::runner::{replay_command, run, Failure, FailureKind, RunOptions};
-use crate::scenario::{failpoint_name, Scenario, Step, SwarmConfig};
+use crate::scenario::{failpoint_name, Damage, Place, Scenario, Step, SwarmConfig};
 use crate::targets::{run_target, Target};
 use std::collections::{BTreeSet, HashSet};
 
@@ -516,6 +516,7 @@ fn simpler_steps(step: &Step) -> Vec<Step> {
             .into_iter()
             .map(|nth| Step::Eio { sync, nth })
             .collect(),
+        Step::Damage(d) => simpler_damages(d).into_iter().map(Step::Damage).collect(),
         Step::SnapshotCheck { back } => {
             let mut out = vec![Step::Check];
             out.extend(
@@ -636,11 +637,33 @@ pub fn regression_test(min: &Minimized, name: &str) -> String {
     } else {
         format!("use harness::regression::{assert_fn};")
     });
-    lines.push(if s.steps.is_empty() {
-        "use harness::scenario::{Scenario, SwarmConfig};".into()
-    } else {
-        "use harness::scenario::{Scenario, Step, SwarmConfig};".into()
+    let damages: Vec<Damage> = s
+        .steps
+        .iter()
+        .filter_map(|st| match st {
+            Step::Damage(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    let mut names = Vec::new();
+    if !damages.is_empty() {
+        names.push("Damage");
+    }
+    let places = damages.iter().any(|d| {
+        matches!(
+            d,
+            Damage::BitFlips { .. } | Damage::TornBlock { .. } | Damage::SwapBlocks { .. }
+        )
     });
+    if places {
+        names.push("Place");
+    }
+    names.push("Scenario");
+    if !s.steps.is_empty() {
+        names.push("Step");
+    }
+    names.push("SwarmConfig");
+    lines.push(format!("use harness::scenario::{{{}}};", names.join(", ")));
     if min.target != Target::Interleave {
         lines.push("use harness::targets::Target;".into());
     }
@@ -697,6 +720,9 @@ fn config_fields(config: &SwarmConfig) -> impl Iterator<Item = String> {
 /// the way rustfmt lays it out. Failpoints are named, not numbered, so the
 /// test survives a reordered catalog.
 fn step_code(step: &Step, indent: &str) -> Vec<String> {
+    if let Step::Damage(d) = step {
+        return damage_code(d, indent);
+    }
     let (variant, fields) = step_fields(step);
     if fields.is_empty() {
         return vec![format!("{indent}Step::{variant},")];
@@ -717,6 +743,45 @@ fn step_code(step: &Step, indent: &str) -> Vec<String> {
             .map(|(name, value)| format!("{indent}    {name}: {value},")),
     );
     lines.push(format!("{indent}}},"));
+    lines
+}
+
+/// The Rust expression that builds a damage step, laid out as rustfmt
+/// does (every damage with fields is wider than a short struct literal).
+fn damage_code(damage: &Damage, indent: &str) -> Vec<String> {
+    let place = |p: &Place| match p {
+        Place::HeaderBlock(k) => format!("Place::HeaderBlock({k})"),
+        Place::Anywhere => "Place::Anywhere".to_string(),
+    };
+    let (variant, fields): (&str, Vec<(&str, String)>) = match damage {
+        Damage::BitFlips { count, place: p } => (
+            "BitFlips",
+            vec![("count", count.to_string()), ("place", place(p))],
+        ),
+        Damage::TornBlock { place: p, garbage } => (
+            "TornBlock",
+            vec![("place", place(p)), ("garbage", garbage.to_string())],
+        ),
+        Damage::GarbageTail {
+            sectors,
+            fake_header,
+        } => (
+            "GarbageTail",
+            vec![
+                ("sectors", sectors.to_string()),
+                ("fake_header", fake_header.to_string()),
+            ],
+        ),
+        Damage::Truncate => return vec![format!("{indent}Step::Damage(Damage::Truncate),")],
+        Damage::SwapBlocks { a, b } => ("SwapBlocks", vec![("a", a.to_string()), ("b", place(b))]),
+    };
+    let mut lines = vec![format!("{indent}Step::Damage(Damage::{variant} {{")];
+    lines.extend(
+        fields
+            .iter()
+            .map(|(name, value)| format!("{indent}    {name}: {value},")),
+    );
+    lines.push(format!("{indent}}}),"));
     lines
 }
 
@@ -777,6 +842,7 @@ fn step_fields(step: &Step) -> (&'static str, Vec<(&'static str, String)>) {
         ),
         Step::Check => ("Check", vec![]),
         Step::SnapshotCheck { back } => ("SnapshotCheck", vec![("back", back.to_string())]),
+        Step::Damage(_) => ("Damage", vec![]),
     }
 }
 
@@ -796,6 +862,54 @@ fn identifier(name: &str) -> String {
         id.insert_str(0, "regression_");
     }
     id
+}
+
+/// Simpler versions of a damage, simplest first: fewer bits, fewer sectors,
+/// the newest header block. The kind stays (another kind is another story).
+fn simpler_damages(damage: Damage) -> Vec<Damage> {
+    let place = |p: Place| match p {
+        Place::HeaderBlock(k) => toward(k, 0).into_iter().map(Place::HeaderBlock).collect(),
+        Place::Anywhere => vec![],
+    };
+    match damage {
+        Damage::BitFlips { count, place: p } => {
+            let mut out: Vec<Damage> = toward(count, 1)
+                .into_iter()
+                .map(|count| Damage::BitFlips { count, place: p })
+                .collect();
+            out.extend(
+                place(p)
+                    .into_iter()
+                    .map(|place| Damage::BitFlips { count, place }),
+            );
+            out
+        }
+        Damage::TornBlock { place: p, garbage } => place(p)
+            .into_iter()
+            .map(|place| Damage::TornBlock { place, garbage })
+            .collect(),
+        Damage::GarbageTail {
+            sectors,
+            fake_header,
+        } => toward(sectors / 2, 1)
+            .into_iter()
+            .map(|n| Damage::GarbageTail {
+                sectors: 2 * n,
+                fake_header,
+            })
+            .collect(),
+        Damage::Truncate => vec![],
+        Damage::SwapBlocks { a, b } => toward(a, 0)
+            .into_iter()
+            .map(|a| Damage::SwapBlocks {
+                a,
+                b: match b {
+                    Place::Anywhere => Place::Anywhere,
+                    _ => Place::HeaderBlock(a + 1),
+                },
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

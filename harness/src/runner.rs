@@ -3,6 +3,7 @@
 //! image, recover (crashing again during recovery when the scenario says
 //! so), `verify` every header, and let the oracle judge what came back.
 
+use crate::events::{Cause, Event, Journal};
 pub use crate::extract::{extract, extract_headers};
 pub use crate::failure::{replay_command, Failure, FailureKind};
 use crate::failure::{Check, HarnessCheck, Op};
@@ -19,15 +20,12 @@ use failpoints::{
     Coverage, CrashMode, CrashTrigger, FaultConfig, FsyncFailure, IoKind, SimVfs, TearUnit,
 };
 use oracle::{CompactionParams, Model, Pitr};
-use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The store's directory on the simulated disk.
-pub const DB_DIR: &str = "/db";
-/// The store's name.
-pub const DB_NAME: &str = "db";
+pub use crate::fixture::{DB_DIR, DB_NAME};
 /// Compaction steps a `CompactFinish` may take before it is a hang.
 pub const MAX_COMPACTION_STEPS: usize = 10_000;
 /// Crashes in a row during one recovery before giving up on the scenario.
@@ -120,18 +118,6 @@ impl Sanity {
     }
 }
 
-/// Why an engine error is allowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cause {
-    /// The disk crashed during the call.
-    Crash,
-    /// The disk injected a fault (EIO, busy) during the call and the engine
-    /// reported an I/O error (or poisoned itself because of it).
-    Fault,
-    /// The store was poisoned by an earlier explained fault.
-    Poisoned,
-}
-
 /// Options of one run.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -141,6 +127,33 @@ pub struct RunOptions {
     pub mutant: Option<Mutant>,
     /// Print each trace line to stderr as it happens.
     pub echo: bool,
+}
+
+/// A store built by the one runner from a scenario's build steps, with the
+/// journal that saw it built (the model knows every acknowledged commit).
+pub(crate) struct Built {
+    /// The store's files as the running system saw them when it stopped.
+    pub files: BTreeMap<PathBuf, Vec<u8>>,
+    /// Steps run.
+    pub steps: usize,
+    /// Oracle checks passed while building.
+    pub checks: u64,
+    /// The engine configuration it ran with.
+    pub config: Config,
+    /// Its clock.
+    pub clock: Arc<ManualClock>,
+    /// The model and the trace so far.
+    pub journal: Journal,
+}
+
+/// Run `scenario`'s steps up to its first damage step on the simulated disk,
+/// judged as every run is, and stop the process without a crash. Call it
+/// inside [`guarded`].
+pub(crate) fn build_image(
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> Result<Built, Box<Failure>> {
+    Runner::new(scenario, options).build()
 }
 
 /// Run one scenario. Never panics: an engine panic becomes a
@@ -235,8 +248,8 @@ struct Runner<'a> {
     config: Config,
     store: Option<Store>,
     compaction: Option<Compaction>,
-    model: Model,
-    trace: Vec<String>,
+    /// The one sink of the run's events: the model, the trace, the digest.
+    journal: Journal,
     step: usize,
     crash_states: u64,
     checks: u64,
@@ -289,8 +302,7 @@ impl<'a> Runner<'a> {
             config,
             store: None,
             compaction: None,
-            model: Model::new(),
-            trace: Vec::new(),
+            journal: Journal::new(Model::new(), options.echo),
             step: 0,
             crash_states: 0,
             checks: 0,
@@ -309,11 +321,18 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn log(&mut self, line: String) {
-        if self.options.echo {
-            eprintln!("{line}");
+    /// Record an event that feeds the model; a divergence the model finds
+    /// in it (an acknowledged header it did not predict) fails the run.
+    fn emit(&mut self, event: Event) -> StepResult {
+        match self.journal.emit(event) {
+            Ok(()) => Ok(()),
+            Err(d) => Err(self.fail(FailureKind::Divergence, d.invariant, d.to_string())),
         }
-        self.trace.push(line);
+    }
+
+    /// Record a trace-only event.
+    fn note(&mut self, event: Event) {
+        self.journal.note(event);
     }
 
     fn fail(
@@ -323,15 +342,16 @@ impl<'a> Runner<'a> {
         message: String,
     ) -> Box<Failure> {
         let check = check.into();
-        self.log(format!(
-            "!! {kind} [{check}]: {}",
-            message.lines().next().unwrap_or("")
-        ));
+        self.note(Event::Failed {
+            kind,
+            check,
+            message: message.lines().next().unwrap_or("").to_string(),
+        });
         let mut failure = Failure::new(kind, check, message, self.scenario);
         failure.step = self.step;
         failure.failpoint = self.last_crash_failpoint.clone();
         failure.crash_after_call = self.last_crash_after_call;
-        failure.trace = self.trace.clone();
+        failure.trace = self.journal.lines();
         failure.mutant = self.options.mutant;
         Box::new(failure)
     }
@@ -367,12 +387,20 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn run_all(&mut self) -> Result<Outcome, Box<Failure>> {
-        self.log(format!("config {:?}", self.scenario.config));
+    /// Open the store and run the steps, up to the first damage step (the
+    /// `recover_corrupt` target's, which come last).
+    fn run_steps(&mut self) -> StepResult {
+        self.note(Event::Config(self.scenario.config.clone()));
         self.watched(|r| r.open_store())?;
         for (i, step) in self.scenario.steps.iter().enumerate() {
+            if matches!(step, Step::Damage(_)) {
+                break;
+            }
             self.step = i;
-            self.log(format!("#{i} {step}"));
+            self.note(Event::Step {
+                index: i,
+                step: step.clone(),
+            });
             self.watched(|r| {
                 r.do_step(step)?;
                 if r.sim.is_crashed() {
@@ -381,35 +409,48 @@ impl<'a> Runner<'a> {
                 Ok(())
             })?;
         }
+        Ok(())
+    }
+
+    fn run_all(&mut self) -> Result<Outcome, Box<Failure>> {
+        self.run_steps()?;
         self.step = self.scenario.steps.len();
         // Always end with a crash of the default kind and a full check.
-        self.log("# final crash".into());
+        self.note(Event::FinalCrash);
         self.sim.crash();
         self.watched(|r| r.recover_from_crash())?;
         self.watch.start_step();
         self.sanity.max_calls_per_step = self.watch.max_step_calls();
-        // The digest costs ~5% of a run: only when the trace is asked for.
-        let trace_digest = if self.options.keep_trace {
-            let mut hasher = Sha256::new();
-            for line in &self.trace {
-                hasher.update(line.as_bytes());
-                hasher.update(b"\n");
-            }
-            hex::encode(hasher.finalize())
+        // Rendering and hashing the trace cost a large share of a run: only
+        // when the trace is asked for.
+        let (trace_digest, trace) = if self.options.keep_trace {
+            (self.journal.digest(), self.journal.lines())
         } else {
-            String::new()
+            (String::new(), Vec::new())
         };
         Ok(Outcome {
             trace_digest,
             crash_states: self.crash_states,
             checks: self.checks,
             coverage: self.sim.coverage(),
-            trace: if self.options.keep_trace {
-                std::mem::take(&mut self.trace)
-            } else {
-                Vec::new()
-            },
+            trace,
             sanity: self.sanity.clone(),
+        })
+    }
+
+    /// Run the build steps, then stop the process (no crash): what the
+    /// `recover_corrupt` target damages.
+    fn build(mut self) -> Result<Built, Box<Failure>> {
+        self.run_steps()?;
+        self.compaction = None;
+        self.store = None;
+        Ok(Built {
+            files: self.sim.files(),
+            steps: self.step + 1,
+            checks: self.checks,
+            config: self.config,
+            clock: self.clock,
+            journal: self.journal,
         })
     }
 
@@ -463,8 +504,10 @@ impl<'a> Runner<'a> {
                 match self.store()?.set(&k, &value) {
                     Ok(_) => {
                         self.mutations += 1;
-                        self.model.set(&k, &value);
-                        Ok(())
+                        self.emit(Event::Queued {
+                            key: k,
+                            value: Some(value),
+                        })
                     }
                     Err(e) => self.mutation_refused(Op::Set, &e, before),
                 }
@@ -475,8 +518,10 @@ impl<'a> Runner<'a> {
                 match self.store()?.delete(&k) {
                     Ok(_) => {
                         self.mutations += 1;
-                        self.model.delete(&k);
-                        Ok(())
+                        self.emit(Event::Queued {
+                            key: k,
+                            value: None,
+                        })
                     }
                     Err(e) => self.mutation_refused(Op::Delete, &e, before),
                 }
@@ -534,26 +579,36 @@ impl<'a> Runner<'a> {
                     match c.abort() {
                         Ok(()) => {
                             self.sanity.compactions_aborted_requested += 1;
-                            self.model.compaction_aborted();
-                            self.log("   aborted".into());
+                            self.emit(Event::CompactionAborted {
+                                requested: true,
+                                error: None,
+                            })?;
                         }
-                        Err(e) if self.sim.is_crashed() => {
-                            self.sanity.compactions_cut_by_crash += 1;
-                            self.log(format!("   abort cut by crash: {e}"))
-                        }
-                        Err(e) if unlocked && self.explain(&e, before).is_some() => {
+                        Err(e) => match self.explain(&e, before) {
+                            Some(Cause::Crash) => {
+                                self.sanity.compactions_cut_by_crash += 1;
+                                self.note(Event::CompactionCut {
+                                    error: e.to_string(),
+                                });
+                            }
                             // The abort's own cleanup failed (EIO): the
                             // compaction is over either way.
-                            self.sanity.compactions_aborted_requested += 1;
-                            self.model.compaction_aborted();
-                            self.log(format!("   abort failed: {e}"));
-                        }
-                        // Documented refusal: after the switch an abort is
-                        // too late (`Compaction::abort`).
-                        Err(e @ engine::Error::Invalid(_)) if !unlocked => {
-                            self.log(format!("   abort refused: {e}"))
-                        }
-                        Err(e) => return Err(self.unexplained(Op::CompactionAbort, &e)),
+                            Some(_) if unlocked => {
+                                self.sanity.compactions_aborted_requested += 1;
+                                self.emit(Event::CompactionAborted {
+                                    requested: true,
+                                    error: Some(e.to_string()),
+                                })?;
+                            }
+                            // Documented refusal: after the switch an abort
+                            // is too late (`Compaction::abort`).
+                            _ if !unlocked && matches!(e, engine::Error::Invalid(_)) => {
+                                self.note(Event::AbortRefused {
+                                    error: e.to_string(),
+                                })
+                            }
+                            _ => return Err(self.unexplained(Op::CompactionAbort, &e)),
+                        },
                     }
                 }
                 Ok(())
@@ -627,12 +682,17 @@ impl<'a> Runner<'a> {
             }
             Step::Check => self.check_live(),
             Step::SnapshotCheck { back } => self.snapshot_check(back),
+            // Damage to a finished image: only the `recover_corrupt` target
+            // applies it (`corrupt::run`), after building with this runner.
+            Step::Damage(_) => Ok(()),
         }
     }
 
     fn arm(&mut self, trigger: CrashTrigger) {
         if let Err(e) = self.sim.arm(trigger) {
-            self.log(format!("   not armed: {e}"));
+            self.note(Event::NotArmed {
+                error: e.to_string(),
+            });
         }
     }
 
@@ -642,7 +702,10 @@ impl<'a> Runner<'a> {
         match self.explain(e, before) {
             Some(_) => {
                 self.sanity.mutations_refused += 1;
-                self.log(format!("   {} refused: {e}", op.name()));
+                self.note(Event::Refused {
+                    op,
+                    error: e.to_string(),
+                });
                 Ok(())
             }
             None => Err(self.unexplained(op, e)),
@@ -674,18 +737,16 @@ impl<'a> Runner<'a> {
                 }
             };
         }
-        self.model.flush_started(self.clock.now_secs());
+        self.emit(Event::FlushStarted {
+            timestamp_secs: self.clock.now_secs(),
+        })?;
         match store.flush() {
             Ok(Some(info)) => {
                 self.sanity.commits_acked += 1;
-                self.log(format!(
-                    "   acked update_seq={} ts={}",
-                    info.update_seq, info.timestamp
-                ));
-                if let Err(d) = self.model.flush_acked(info.update_seq, info.timestamp) {
-                    return Err(self.fail(FailureKind::Divergence, d.invariant, d.to_string()));
-                }
-                Ok(())
+                self.emit(Event::FlushAcked {
+                    update_seq: info.update_seq,
+                    timestamp_secs: info.timestamp,
+                })
             }
             Ok(None) => {
                 let msg = format!("{queued} queued mutations but the flush committed nothing");
@@ -697,22 +758,25 @@ impl<'a> Runner<'a> {
                     .to_string();
                 Err(self.fail(FailureKind::Hang, HarnessCheck::Liveness, msg))
             }
-            Err(e) if self.sim.is_crashed() => {
-                self.sanity.flush_errors_injected += 1;
-                self.log(format!("   flush cut by crash: {e}"));
-                Ok(())
-            }
             Err(e) => {
                 match self.explain(&e, before) {
+                    Some(Cause::Crash) => {
+                        self.sanity.flush_errors_injected += 1;
+                        self.note(Event::FlushCut {
+                            error: e.to_string(),
+                        });
+                        return Ok(());
+                    }
                     Some(Cause::Poisoned) => self.sanity.flush_errors_explained += 1,
-                    Some(_) => self.sanity.flush_errors_injected += 1,
+                    Some(Cause::Fault) => self.sanity.flush_errors_injected += 1,
                     None => return Err(self.unexplained(Op::Flush, &e)),
                 }
                 // EIO: nothing may be assumed; the store refuses work until
                 // reopened, so restart the process.
                 self.poisoned_by = Some(e.to_string());
-                self.model.flush_failed();
-                self.log(format!("   flush failed: {e}"));
+                self.emit(Event::FlushFailed {
+                    error: e.to_string(),
+                })?;
                 if self.store()?.set(b"probe", b"x").is_ok() {
                     let msg = format!("the store accepted a write after a failed flush ({e})");
                     return Err(self.fail(
@@ -737,7 +801,10 @@ impl<'a> Runner<'a> {
             return Err(self.fail(FailureKind::Hang, HarnessCheck::Liveness, msg));
         }
         self.mutations += 1;
-        self.model.set(b"_probe", b"live");
+        self.emit(Event::Queued {
+            key: b"_probe".to_vec(),
+            value: Some(b"live".to_vec()),
+        })?;
         self.flush()
     }
 
@@ -785,25 +852,27 @@ impl<'a> Runner<'a> {
                     }),
                     now_secs: c.started_at_secs(),
                 };
-                self.log(format!(
-                    "   started: h0={} purge_upto={:?}",
-                    c.h0_update_seq(),
-                    c.purge_upto()
-                ));
                 self.sanity.compactions_started += 1;
-                self.model.compaction_started(params);
+                self.emit(Event::CompactionStarted {
+                    h0_update_seq: c.h0_update_seq(),
+                    params,
+                })?;
                 self.compaction = Some(c);
             }
             // Documented refusal: nothing committed yet to compact, and the
             // model must agree that the store is empty.
-            Err(e @ engine::Error::Invalid(_)) if self.model.tip_update_seq() == 0 => {
+            Err(e @ engine::Error::Invalid(_)) if self.journal.model.tip_update_seq() == 0 => {
                 self.sanity.compaction_start_refused_empty += 1;
-                self.log(format!("   not started: {e}"));
+                self.note(Event::CompactionNotStarted {
+                    error: e.to_string(),
+                });
             }
             Err(e) => match self.explain(&e, before) {
                 Some(_) => {
                     self.sanity.compaction_start_refused_fault += 1;
-                    self.log(format!("   not started: {e}"));
+                    self.note(Event::CompactionNotStarted {
+                        error: e.to_string(),
+                    });
                 }
                 None => return Err(self.unexplained(Op::StartCompaction, &e)),
             },
@@ -829,14 +898,14 @@ impl<'a> Runner<'a> {
                     self.probe_liveness()?;
                 }
                 if switched_now {
-                    self.model.compaction_switched();
-                    self.log(format!("   switched ({after:?})"));
+                    self.emit(Event::CompactionSwitched { phase: after })?;
                 }
                 if let Progress::Done(report) = progress {
-                    self.log(format!(
-                        "   compaction done: rounds={} locked_replay={} headers={}",
-                        report.catchup_rounds, report.locked_replay_docs, report.headers_written
-                    ));
+                    self.note(Event::CompactionDone {
+                        rounds: report.catchup_rounds,
+                        locked_replay_docs: report.locked_replay_docs,
+                        headers: report.headers_written,
+                    });
                     self.compaction = None;
                     self.sanity.compactions_finished += 1;
                     // SPEC invariant 10: catch-up is bounded, the unlocked
@@ -858,23 +927,30 @@ impl<'a> Runner<'a> {
                 }
                 Ok(())
             }
-            Err(e) if self.sim.is_crashed() => {
-                self.sanity.compactions_cut_by_crash += 1;
-                self.log(format!("   compaction cut by crash: {e}"));
-                Ok(())
-            }
             Err(e) => {
-                if self.explain(&e, faults_before).is_none() {
-                    return Err(self.unexplained(Op::CompactionStep, &e));
+                match self.explain(&e, faults_before) {
+                    Some(Cause::Crash) => {
+                        self.sanity.compactions_cut_by_crash += 1;
+                        self.note(Event::CompactionCut {
+                            error: e.to_string(),
+                        });
+                        return Ok(());
+                    }
+                    Some(_) => {}
+                    None => return Err(self.unexplained(Op::CompactionStep, &e)),
                 }
                 self.sanity.compactions_aborted_fault += 1;
-                self.log(format!("   compaction failed: {e}"));
                 self.compaction = None;
                 if matches!(before, Phase::Copy | Phase::CatchUp) && !switched_now {
-                    self.model.compaction_aborted();
-                    Ok(())
+                    self.emit(Event::CompactionAborted {
+                        requested: false,
+                        error: Some(e.to_string()),
+                    })
                 } else {
                     // Failed after the rename: the store is poisoned; restart.
+                    self.note(Event::CompactionFailedAfterSwitch {
+                        error: e.to_string(),
+                    });
                     self.restart()
                 }
             }
@@ -912,7 +988,7 @@ impl<'a> Runner<'a> {
                 let record = self.sim.reboot();
                 self.note_image(&record, false);
                 self.crash_states += 1;
-                self.log(format!("   crashed during recovery: {record}"));
+                self.note(Event::CrashedInRecovery { record });
                 if crashes > MAX_RECOVERY_CRASHES {
                     let msg = "recovery crashed too often".to_string();
                     return Err(self.fail(FailureKind::Hang, HarnessCheck::RecoveryProgress, msg));
@@ -947,10 +1023,11 @@ impl<'a> Runner<'a> {
             }
             match opened {
                 Ok((store, report)) => {
-                    self.log(format!(
-                        "   opened rev {} (removed {:?}, truncated {} bytes)",
-                        report.rev, report.removed, report.truncated_bytes
-                    ));
+                    self.note(Event::Opened {
+                        rev: report.rev,
+                        removed: report.removed.clone(),
+                        truncated_bytes: report.truncated_bytes,
+                    });
                     // Recovery cut whatever was damaged, durably.
                     self.tail_may_be_damaged = false;
                     self.partial_writes_seen = self.partial_writes();
@@ -980,9 +1057,9 @@ impl<'a> Runner<'a> {
                         ));
                     }
                     self.sanity.strict_refusals_damage += 1;
-                    self.log(format!(
-                        "   strict open refused: {e}; reopening tolerant once"
-                    ));
+                    self.note(Event::StrictRefused {
+                        error: e.to_string(),
+                    });
                     config.recovery = RecoveryPolicy::TolerateCorruptTail;
                 }
                 Err(e)
@@ -994,7 +1071,9 @@ impl<'a> Runner<'a> {
                     // operator retries.
                     crashes += 1;
                     self.sanity.opens_failed_injected += 1;
-                    self.log(format!("   open failed with injected EIO, retrying: {e}"));
+                    self.note(Event::OpenFailedInjected {
+                        error: e.to_string(),
+                    });
                     // The operator's remedy: the transient fault is gone,
                     // bad sectors are remapped (their bytes intact).
                     self.sim.set_faults(base_faults(&self.scenario.config));
@@ -1045,8 +1124,7 @@ impl<'a> Runner<'a> {
         self.poisoned_by = None;
         self.sim.disarm();
         self.sim.set_faults(base_faults(&self.scenario.config));
-        self.log("   process restart".into());
-        self.model.crash();
+        self.emit(Event::ProcessRestart)?;
         self.open_store()?;
         self.check(true)
     }
@@ -1092,8 +1170,7 @@ impl<'a> Runner<'a> {
             failpoints::CrashCause::Trigger(CrashTrigger::AfterIo { .. })
         );
         self.crash_states += 1;
-        self.log(format!("   {record}"));
-        self.model.crash();
+        self.emit(Event::Crash { record })?;
         self.open_store()?;
         self.check(true)
     }
@@ -1134,18 +1211,21 @@ impl<'a> Runner<'a> {
             }
         };
         let result = if after_crash {
-            self.model.check(&recovered).map(|r| format!("{r}"))
+            self.journal.model.check(&recovered).map(|r| format!("{r}"))
         } else {
-            self.model.check_live(&recovered).map(|()| String::new())
+            self.journal
+                .model
+                .check_live(&recovered)
+                .map(|()| String::new())
         };
         match result {
             Ok(report) => {
                 self.checks += 1;
-                let tip = recovered.headers.first().map_or(0, |h| h.update_seq);
-                self.log(format!(
-                    "   check ok: tip={tip} headers={} {report}",
-                    recovered.headers.len()
-                ));
+                self.note(Event::Checked {
+                    tip: recovered.headers.first().map_or(0, |h| h.update_seq),
+                    headers: recovered.headers.len(),
+                    report,
+                });
                 Ok(())
             }
             Err(d) => Err(self.fail(FailureKind::Divergence, d.invariant, d.to_string())),
@@ -1158,7 +1238,10 @@ impl<'a> Runner<'a> {
         match self.explain(e, before) {
             Some(cause) => {
                 self.sanity.reads_cut += 1;
-                self.log(format!("   read cut ({cause:?}): {e}"));
+                self.note(Event::ReadCut {
+                    cause,
+                    error: e.to_string(),
+                });
                 true
             }
             None => false,

@@ -208,6 +208,222 @@ pub enum Step {
         /// Seconds back, 0..=31.
         back: u8,
     },
+    /// Damage the finished image (the `recover_corrupt` target only: its
+    /// decoding reads the crash and fault opcodes as damage, see
+    /// [`Damage::from_step`]; other runs ignore it).
+    Damage(Damage),
+}
+
+/// Where in the file a damage lands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Place {
+    /// The `k`-th header block counted from the end (0 = the newest), modulo
+    /// the number of header blocks; any block if there is none.
+    HeaderBlock(u8),
+    /// A block or byte chosen uniformly.
+    Anywhere,
+}
+
+/// One kind of damage to the image of the store file (the
+/// `recover_corrupt` target's steps after the build).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Damage {
+    /// Flip `count` single bits.
+    BitFlips {
+        /// Bits flipped, 1..=5.
+        count: u8,
+        /// Where: a header block 0..=15 back, or anywhere.
+        place: Place,
+    },
+    /// A block whose write was torn: its first sectors survive, the rest hold
+    /// zeroes or garbage.
+    TornBlock {
+        /// Which block: a header block 0..=3 back, or anywhere.
+        place: Place,
+        /// Lost sectors are garbage rather than zeroes.
+        garbage: bool,
+    },
+    /// Bytes appended after the end: plain garbage, or a block that starts
+    /// with a header marker and a made-up chunk prefix.
+    GarbageTail {
+        /// Sectors appended: 2, 4, 6 or 8.
+        sectors: u8,
+        /// Start a block that looks like a header.
+        fake_header: bool,
+    },
+    /// Cut the file short, in or just after a header block.
+    Truncate,
+    /// Swap two blocks.
+    SwapBlocks {
+        /// The first block: header block `k`, 0..=7 back.
+        a: u8,
+        /// The second: header block `k + 1` or `k + 2`, or anywhere.
+        b: Place,
+    },
+}
+
+impl Damage {
+    /// The damage the `recover_corrupt` target reads a step as: the crash and
+    /// fault opcodes of the common encoding, each standing for one kind of
+    /// damage (so every input decodes, and a damage encodes back to the same
+    /// bytes). `None` for other steps.
+    pub fn from_step(step: &Step) -> Option<Damage> {
+        match *step {
+            Step::Damage(d) => Some(d.normalized()),
+            Step::CrashAtIo { kind, nth, after } => Some(Damage::BitFlips {
+                count: 1 + kind % 5,
+                place: if after {
+                    Place::Anywhere
+                } else {
+                    Place::HeaderBlock(nth.saturating_sub(1) % 16)
+                },
+            }),
+            Step::CrashInRecovery { kind, nth, .. } => Some(Damage::TornBlock {
+                place: if kind % 5 < 3 {
+                    Place::HeaderBlock(nth.saturating_sub(1) % 4)
+                } else {
+                    Place::Anywhere
+                },
+                garbage: kind % 2 == 1,
+            }),
+            Step::Eio { sync, nth } => Some(Damage::GarbageTail {
+                sectors: 2 * nth.clamp(1, 4),
+                fake_header: sync,
+            }),
+            Step::CrashNow => Some(Damage::Truncate),
+            Step::CrashAtFailpoint { point, nth } => Some(Damage::SwapBlocks {
+                a: point % 8,
+                b: match nth {
+                    1 => Place::HeaderBlock(point % 8 + 1),
+                    2 => Place::HeaderBlock(point % 8 + 2),
+                    _ => Place::Anywhere,
+                },
+            }),
+            _ => None,
+        }
+    }
+
+    /// The common-encoding step this damage is written as (the inverse of
+    /// [`Damage::from_step`]).
+    pub fn as_encoded_step(&self) -> Step {
+        match self.normalized() {
+            Damage::BitFlips { count, place } => Step::CrashAtIo {
+                kind: count - 1,
+                nth: match place {
+                    Place::HeaderBlock(k) => k + 1,
+                    Place::Anywhere => 1,
+                },
+                after: place == Place::Anywhere,
+            },
+            Damage::TornBlock { place, garbage } => Step::CrashInRecovery {
+                kind: match (place, garbage) {
+                    (Place::HeaderBlock(_), false) => 0,
+                    (Place::HeaderBlock(_), true) => 1,
+                    (Place::Anywhere, false) => 4,
+                    (Place::Anywhere, true) => 3,
+                },
+                nth: match place {
+                    Place::HeaderBlock(k) => k + 1,
+                    Place::Anywhere => 1,
+                },
+                repeat: 1,
+            },
+            Damage::GarbageTail {
+                sectors,
+                fake_header,
+            } => Step::Eio {
+                sync: fake_header,
+                nth: sectors / 2,
+            },
+            Damage::Truncate => Step::CrashNow,
+            Damage::SwapBlocks { a, b } => Step::CrashAtFailpoint {
+                point: a,
+                nth: match b {
+                    Place::HeaderBlock(k) if k == a + 1 => 1,
+                    Place::HeaderBlock(_) => 2,
+                    Place::Anywhere => 3,
+                },
+            },
+        }
+    }
+
+    /// Fields in range (what decoding the encoded step gives back).
+    fn normalized(self) -> Damage {
+        match self {
+            Damage::BitFlips { count, place } => Damage::BitFlips {
+                count: 1 + count.saturating_sub(1) % 5,
+                place: match place {
+                    Place::HeaderBlock(k) => Place::HeaderBlock(k % 16),
+                    Place::Anywhere => Place::Anywhere,
+                },
+            },
+            Damage::TornBlock { place, garbage } => Damage::TornBlock {
+                place: match place {
+                    Place::HeaderBlock(k) => Place::HeaderBlock(k % 4),
+                    Place::Anywhere => Place::Anywhere,
+                },
+                garbage,
+            },
+            Damage::GarbageTail {
+                sectors,
+                fake_header,
+            } => Damage::GarbageTail {
+                sectors: 2 * (sectors / 2).clamp(1, 4),
+                fake_header,
+            },
+            Damage::Truncate => Damage::Truncate,
+            Damage::SwapBlocks { a, b } => {
+                let a = a % 8;
+                Damage::SwapBlocks {
+                    a,
+                    b: match b {
+                        Place::HeaderBlock(k) if k == a + 2 => Place::HeaderBlock(a + 2),
+                        Place::HeaderBlock(_) => Place::HeaderBlock(a + 1),
+                        Place::Anywhere => Place::Anywhere,
+                    },
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::HeaderBlock(0) => write!(f, "the newest header block"),
+            Place::HeaderBlock(k) => write!(f, "header block {k} before the newest"),
+            Place::Anywhere => write!(f, "anywhere"),
+        }
+    }
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Damage::BitFlips { count, place } => write!(f, "flip {count} bit(s) in {place}"),
+            Damage::TornBlock { place, garbage } => write!(
+                f,
+                "tear a block ({place}), its lost sectors {}",
+                if *garbage { "garbage" } else { "zeroed" }
+            ),
+            Damage::GarbageTail {
+                sectors,
+                fake_header,
+            } => write!(
+                f,
+                "append {sectors} sectors of garbage{}",
+                if *fake_header {
+                    " starting a fake header block"
+                } else {
+                    ""
+                }
+            ),
+            Damage::Truncate => write!(f, "truncate in or just after a header block"),
+            Damage::SwapBlocks { a, b } => {
+                write!(f, "swap two blocks: {} and {b}", Place::HeaderBlock(*a))
+            }
+        }
+    }
 }
 
 /// A whole scenario.
@@ -445,6 +661,7 @@ fn encode_step(step: &Step, out: &mut Vec<u8>) {
         ]),
         Step::Check => out.push(opcode_byte(14)),
         Step::SnapshotCheck { back } => out.extend([opcode_byte(15), back % 32]),
+        Step::Damage(d) => encode_step(&d.as_encoded_step(), out),
     }
 }
 
@@ -513,6 +730,7 @@ impl fmt::Display for Step {
             }
             Step::Check => write!(f, "check"),
             Step::SnapshotCheck { back } => write!(f, "snapshot check now-{back}s"),
+            Step::Damage(d) => write!(f, "damage: {d}"),
         }
     }
 }

@@ -11,8 +11,8 @@
 //! Replay:
 //!   cargo run --release --bin crashfuzz -- repro --hex 020302000000000000000000000000000700090000000900000009000000090000000900000009160300 --target recover_corrupt
 
-use harness::regression::{assert_target_passes, failpoint};
-use harness::scenario::{Scenario, Step, SwarmConfig};
+use harness::regression::assert_target_passes;
+use harness::scenario::{Damage, Place, Scenario, Step, SwarmConfig};
 use harness::targets::Target;
 
 #[test]
@@ -59,11 +59,11 @@ fn regression_recover_corrupt_misplaced_block_accepted() {
             Step::Set { key: 0, len: 0 },
             // #11 flush
             Step::Flush,
-            // #12 arm crash at flush::after_data_sync hit #1
-            Step::CrashAtFailpoint {
-                point: failpoint("flush::after_data_sync"),
-                nth: 1,
-            },
+            // #12 damage: swap two blocks: header block 3 before the newest and header block 4 before the newest
+            Step::Damage(Damage::SwapBlocks {
+                a: 3,
+                b: Place::HeaderBlock(4),
+            }),
         ],
     };
     assert_target_passes(Target::RecoverCorrupt, &scenario);

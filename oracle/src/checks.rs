@@ -765,6 +765,51 @@ pub(crate) fn check_header_history(
     Ok(())
 }
 
+/// **header-history** for one header read on its own, from a file whose
+/// damage decides which headers are still readable (so which of them exist
+/// is not the question): a header that reads and verifies shows exactly a
+/// committed state. Its update_seq is one an acknowledged flush committed
+/// (or 0, the empty store), and it equals that state, timestamp included,
+/// tombstones at or below its purge_seq optional; its trees agree and its
+/// counters are a recount.
+pub(crate) fn check_committed_header(
+    header: &RecoveredHeader,
+    at: HeaderRef,
+    acked: &[Commit],
+) -> Result<(), Divergence> {
+    check_index_agreement(header, &at)?;
+    check_counters(header, &at)?;
+    let Ok(index) = acked.binary_search_by_key(&header.update_seq, |c| c.update_seq) else {
+        let known: Vec<u64> = acked.iter().map(|c| c.update_seq).collect();
+        let detail = format!(
+            "the header verifies, but no acknowledged flush committed update_seq {} \
+             (committed: {known:?})",
+            header.update_seq
+        );
+        let line = DiffLine::new(
+            "update_seq",
+            "a committed one",
+            header.update_seq.to_string(),
+        );
+        return Err(Divergence::from_lines(
+            Invariant::HeaderHistory,
+            Some(at),
+            detail,
+            vec![line],
+        ));
+    };
+    match Mismatch::of(header, Some(at), &acked[index]) {
+        None => Ok(()),
+        Some(mismatch) => {
+            let detail = format!(
+                "the header verifies, but it is not the state committed with update_seq {}",
+                header.update_seq
+            );
+            Err(mismatch.fail(Invariant::HeaderHistory, detail))
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Files and acknowledgements
 // ---------------------------------------------------------------------------

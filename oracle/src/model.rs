@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::checks::{self, Tip};
-use crate::divergence::Divergence;
+use crate::divergence::{Divergence, HeaderRef};
 use crate::expect::{Commit, Expectation, Origin, Slot};
-use crate::types::{CompactionParams, Doc, Pitr, RecoveredStore, State};
+use crate::types::{CompactionParams, Doc, Pitr, RecoveredHeader, RecoveredStore, State};
 
 /// The authoritative file as the model knows it.
 #[derive(Clone, Debug)]
@@ -370,6 +370,20 @@ impl Model {
             .map_err(|(_, divergence)| divergence)?;
         self.adopt_file(store, &expectation, &origins, revision);
         Ok(())
+    }
+
+    /// Decides one header read from a damaged copy of the store (the
+    /// `recover_corrupt` target), at `position` of `count` headers found: if
+    /// it verifies, it is exactly an acknowledged committed state (see
+    /// `checks::check_committed_header`). Adopts nothing.
+    pub fn check_committed_header(
+        &self,
+        header: &RecoveredHeader,
+        position: usize,
+        count: usize,
+    ) -> Result<(), Divergence> {
+        let at = HeaderRef::of(header, position, count);
+        checks::check_committed_header(header, at, &self.history[..=self.acked])
     }
 
     // -----------------------------------------------------------------------

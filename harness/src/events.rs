@@ -1,0 +1,487 @@
+//! The runner's typed event stream and its one sink.
+//!
+//! The runner does not feed the oracle's model, write trace lines or hash a
+//! digest by hand: it says what happened as an [`Event`] and hands it to the
+//! [`Journal`]. The journal
+//!
+//! - feeds the model the events it needs (queued mutations, flush started /
+//!   acknowledged / failed, compaction started / switched / aborted, crash),
+//!   so the model cannot miss one that the trace shows, nor see one the
+//!   trace does not;
+//! - keeps the events that make the trace, and renders them to lines only
+//!   when somebody reads them (a failure, `keep_trace`, `--echo`): a passing
+//!   run formats nothing;
+//! - hashes the rendered trace into the run's digest when the trace is kept.
+//!
+//! The `recover_corrupt` target writes its damage and judgement into the same
+//! journal, so its trace reads like any other.
+
+use crate::failure::{Check, FailureKind, Op};
+use crate::scenario::{Damage, Step, SwarmConfig};
+use failpoints::CrashRecord;
+use oracle::{CompactionParams, Divergence, Model};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// Why an engine error is allowed (see `runner::Runner::explain`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The disk crashed during the call.
+    Crash,
+    /// The disk injected a fault (EIO, busy) during the call and the engine
+    /// reported an I/O error (or poisoned itself because of it).
+    Fault,
+    /// The store was poisoned by an earlier explained fault.
+    Poisoned,
+}
+
+/// Something that happened in a run, in the order it happened.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// The run's swarm configuration.
+    Config(SwarmConfig),
+    /// Scenario step `index` begins.
+    Step {
+        /// Its index in the scenario.
+        index: usize,
+        /// The step.
+        step: Step,
+    },
+    /// The final crash every run ends with.
+    FinalCrash,
+    /// The store accepted a set (`Some(value)`) or delete (`None`).
+    Queued {
+        /// The key.
+        key: Vec<u8>,
+        /// The value, `None` for a delete.
+        value: Option<Vec<u8>>,
+    },
+    /// A set or delete was refused, explained.
+    Refused {
+        /// Which.
+        op: Op,
+        /// The engine's error.
+        error: String,
+    },
+    /// A flush of a non-empty queue begins; its header gets this timestamp.
+    FlushStarted {
+        /// The clock at the start.
+        timestamp_secs: u64,
+    },
+    /// The flush was acknowledged with this header.
+    FlushAcked {
+        /// The header's update_seq.
+        update_seq: u64,
+        /// The header's timestamp.
+        timestamp_secs: u64,
+    },
+    /// The flush failed with an explained fault; the store is poisoned.
+    FlushFailed {
+        /// The engine's error.
+        error: String,
+    },
+    /// The flush was cut by a crash.
+    FlushCut {
+        /// The engine's error.
+        error: String,
+    },
+    /// A compaction started.
+    CompactionStarted {
+        /// Its H0's update_seq.
+        h0_update_seq: u64,
+        /// What the model needs to know of it.
+        params: CompactionParams,
+    },
+    /// A compaction start was refused, explained.
+    CompactionNotStarted {
+        /// The engine's error.
+        error: String,
+    },
+    /// The compaction switched files.
+    CompactionSwitched {
+        /// The phase after the switch.
+        phase: engine::Phase,
+    },
+    /// The compaction finished.
+    CompactionDone {
+        /// Catch-up rounds it ran.
+        rounds: u64,
+        /// Mutations the locked final round replayed.
+        locked_replay_docs: u64,
+        /// Headers it wrote.
+        headers: u64,
+    },
+    /// The compaction ended before its switch: aborted on request
+    /// (`error` says if the abort's own cleanup failed) or by a fault.
+    CompactionAborted {
+        /// Requested by the scenario rather than caused by a fault.
+        requested: bool,
+        /// The error, if any.
+        error: Option<String>,
+    },
+    /// The compaction failed after its switch (the store is poisoned).
+    CompactionFailedAfterSwitch {
+        /// The engine's error.
+        error: String,
+    },
+    /// An abort after the switch was refused (documented).
+    AbortRefused {
+        /// The engine's error.
+        error: String,
+    },
+    /// The compaction was cut by a crash.
+    CompactionCut {
+        /// The engine's error.
+        error: String,
+    },
+    /// The machine (or the process) crashed; the post-crash image is taken.
+    Crash {
+        /// What the disk did.
+        record: CrashRecord,
+    },
+    /// A crash struck during recovery; recovery starts over.
+    CrashedInRecovery {
+        /// What the disk did.
+        record: CrashRecord,
+    },
+    /// The process restarted without a power loss.
+    ProcessRestart,
+    /// The store opened.
+    Opened {
+        /// The revision opened.
+        rev: u64,
+        /// Files recovery removed.
+        removed: Vec<String>,
+        /// Bytes of tail recovery cut.
+        truncated_bytes: u64,
+    },
+    /// Strict recovery refused a damaged tail (explained); one tolerant open
+    /// follows.
+    StrictRefused {
+        /// The engine's error.
+        error: String,
+    },
+    /// An open failed with an injected fault; the operator retries.
+    OpenFailedInjected {
+        /// The engine's error.
+        error: String,
+    },
+    /// The oracle accepted what the store showed.
+    Checked {
+        /// The recovered tip's update_seq.
+        tip: u64,
+        /// Headers read.
+        headers: usize,
+        /// The oracle's report (which allowed outcome it saw).
+        report: String,
+    },
+    /// A read was cut short, explained.
+    ReadCut {
+        /// What explained it.
+        cause: Cause,
+        /// The engine's error.
+        error: String,
+    },
+    /// A crash trigger could not be armed.
+    NotArmed {
+        /// Why.
+        error: String,
+    },
+    /// One damage of the `recover_corrupt` target, applied to the image.
+    Damaged {
+        /// Its index in the damage plan.
+        index: usize,
+        /// The damage.
+        damage: Damage,
+        /// Where it landed, or why nowhere.
+        what: String,
+    },
+    /// Something the `recover_corrupt` target observed on the damaged store.
+    Observed(String),
+    /// The run failed.
+    Failed {
+        /// How.
+        kind: FailureKind,
+        /// Which check.
+        check: Check,
+        /// The message's first line.
+        message: String,
+    },
+}
+
+impl Event {
+    /// Whether the event has a trace line ([`Event::Queued`] and
+    /// [`Event::FlushStarted`] feed only the model: the step line says them).
+    fn traced(&self) -> bool {
+        !matches!(self, Event::Queued { .. } | Event::FlushStarted { .. })
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Config(c) => write!(f, "config {c:?}"),
+            Event::Step { index, step } => write!(f, "#{index} {step}"),
+            Event::FinalCrash => write!(f, "# final crash"),
+            Event::Queued { key, value } => write!(
+                f,
+                "   queued {} {}",
+                if value.is_some() { "set" } else { "delete" },
+                String::from_utf8_lossy(key)
+            ),
+            Event::Refused { op, error } => write!(f, "   {} refused: {error}", op.name()),
+            Event::FlushStarted { timestamp_secs } => {
+                write!(f, "   flush started ts={timestamp_secs}")
+            }
+            Event::FlushAcked {
+                update_seq,
+                timestamp_secs,
+            } => write!(f, "   acked update_seq={update_seq} ts={timestamp_secs}"),
+            Event::FlushFailed { error } => write!(f, "   flush failed: {error}"),
+            Event::FlushCut { error } => write!(f, "   flush cut by crash: {error}"),
+            Event::CompactionStarted {
+                h0_update_seq,
+                params,
+            } => write!(
+                f,
+                "   started: h0={h0_update_seq} purge_upto={:?}",
+                params.purge_upto
+            ),
+            Event::CompactionNotStarted { error } => write!(f, "   not started: {error}"),
+            Event::CompactionSwitched { phase } => write!(f, "   switched ({phase:?})"),
+            Event::CompactionDone {
+                rounds,
+                locked_replay_docs,
+                headers,
+            } => write!(
+                f,
+                "   compaction done: rounds={rounds} locked_replay={locked_replay_docs} \
+                 headers={headers}"
+            ),
+            Event::CompactionAborted {
+                requested: true,
+                error: None,
+            } => write!(f, "   aborted"),
+            Event::CompactionAborted {
+                requested: true,
+                error: Some(e),
+            } => write!(f, "   abort failed: {e}"),
+            Event::CompactionAborted {
+                requested: false,
+                error,
+            } => write!(
+                f,
+                "   compaction failed: {}",
+                error.as_deref().unwrap_or("")
+            ),
+            Event::CompactionFailedAfterSwitch { error } => {
+                write!(f, "   compaction failed after its switch: {error}")
+            }
+            Event::AbortRefused { error } => write!(f, "   abort refused: {error}"),
+            Event::CompactionCut { error } => write!(f, "   compaction cut by crash: {error}"),
+            Event::Crash { record } => write!(f, "   {record}"),
+            Event::CrashedInRecovery { record } => {
+                write!(f, "   crashed during recovery: {record}")
+            }
+            Event::ProcessRestart => write!(f, "   process restart"),
+            Event::Opened {
+                rev,
+                removed,
+                truncated_bytes,
+            } => write!(
+                f,
+                "   opened rev {rev} (removed {removed:?}, truncated {truncated_bytes} bytes)"
+            ),
+            Event::StrictRefused { error } => {
+                write!(
+                    f,
+                    "   strict open refused: {error}; reopening tolerant once"
+                )
+            }
+            Event::OpenFailedInjected { error } => {
+                write!(f, "   open failed with injected EIO, retrying: {error}")
+            }
+            Event::Checked {
+                tip,
+                headers,
+                report,
+            } => write!(f, "   check ok: tip={tip} headers={headers} {report}"),
+            Event::ReadCut { cause, error } => write!(f, "   read cut ({cause:?}): {error}"),
+            Event::NotArmed { error } => write!(f, "   not armed: {error}"),
+            Event::Damaged {
+                index,
+                damage,
+                what,
+            } => write!(f, "damage #{index}: {damage}: {what}"),
+            Event::Observed(what) => write!(f, "   {what}"),
+            Event::Failed {
+                kind,
+                check,
+                message,
+            } => write!(f, "!! {kind} [{check}]: {message}"),
+        }
+    }
+}
+
+/// The one sink of a run's events: the model, the trace, the digest.
+pub struct Journal {
+    /// The oracle's model, fed by [`Journal::emit`]; read it for checks.
+    pub model: Model,
+    events: Vec<Event>,
+    echo: bool,
+}
+
+impl Journal {
+    /// A journal feeding `model`; with `echo`, each trace line goes to
+    /// stderr as it happens.
+    pub fn new(model: Model, echo: bool) -> Journal {
+        Journal {
+            model,
+            events: Vec::new(),
+            echo,
+        }
+    }
+
+    /// Record `event`: feed the model what it needs, keep the trace. The
+    /// only model event that can diverge is an acknowledged flush whose
+    /// header the model did not predict.
+    pub fn emit(&mut self, event: Event) -> Result<(), Box<Divergence>> {
+        let result = match &event {
+            Event::Queued {
+                key,
+                value: Some(v),
+            } => {
+                self.model.set(key, v);
+                Ok(())
+            }
+            Event::Queued { key, value: None } => {
+                self.model.delete(key);
+                Ok(())
+            }
+            Event::FlushStarted { timestamp_secs } => {
+                self.model.flush_started(*timestamp_secs);
+                Ok(())
+            }
+            Event::FlushAcked {
+                update_seq,
+                timestamp_secs,
+            } => self
+                .model
+                .flush_acked(*update_seq, *timestamp_secs)
+                .map_err(Box::new),
+            Event::FlushFailed { .. } => {
+                self.model.flush_failed();
+                Ok(())
+            }
+            Event::CompactionStarted { params, .. } => {
+                self.model.compaction_started(*params);
+                Ok(())
+            }
+            Event::CompactionSwitched { .. } => {
+                self.model.compaction_switched();
+                Ok(())
+            }
+            Event::CompactionAborted { .. } => {
+                self.model.compaction_aborted();
+                Ok(())
+            }
+            Event::Crash { .. } | Event::ProcessRestart => {
+                self.model.crash();
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if event.traced() {
+            if self.echo {
+                eprintln!("{event}");
+            }
+            self.events.push(event);
+        }
+        result
+    }
+
+    /// Record a trace-only event (one the model does not take).
+    pub fn note(&mut self, event: Event) {
+        // Trace-only events never diverge.
+        let _ = self.emit(event);
+    }
+
+    /// The trace so far, rendered.
+    pub fn lines(&self) -> Vec<String> {
+        self.events.iter().map(|e| e.to_string()).collect()
+    }
+
+    /// SHA-256 over the rendered trace, one line each (equal for equal runs).
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        for event in &self.events {
+            hasher.update(event.to_string().as_bytes());
+            hasher.update(b"\n");
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(journal: &mut Journal, key: &str) {
+        journal
+            .emit(Event::Queued {
+                key: key.as_bytes().to_vec(),
+                value: Some(b"v".to_vec()),
+            })
+            .expect("queueing never diverges");
+    }
+
+    #[test]
+    fn the_journal_feeds_the_model_what_the_trace_shows() {
+        let mut journal = Journal::new(Model::new(), false);
+        queue(&mut journal, "a");
+        queue(&mut journal, "b");
+        journal
+            .emit(Event::FlushStarted { timestamp_secs: 7 })
+            .unwrap();
+        journal
+            .emit(Event::FlushAcked {
+                update_seq: 2,
+                timestamp_secs: 7,
+            })
+            .expect("the model predicted update_seq 2");
+        assert_eq!(journal.model.tip_update_seq(), 2);
+        assert_eq!(journal.model.expected_get(b"a"), Some(&b"v"[..]));
+        // Model-only events leave no line; the acknowledgement does.
+        assert_eq!(journal.lines(), vec!["   acked update_seq=2 ts=7"]);
+    }
+
+    #[test]
+    fn an_unpredicted_acknowledgement_diverges() {
+        let mut journal = Journal::new(Model::new(), false);
+        queue(&mut journal, "a");
+        journal
+            .emit(Event::FlushStarted { timestamp_secs: 1 })
+            .unwrap();
+        let d = journal
+            .emit(Event::FlushAcked {
+                update_seq: 5,
+                timestamp_secs: 1,
+            })
+            .expect_err("one mutation cannot commit update_seq 5");
+        assert_eq!(d.invariant, oracle::Invariant::SeqnoAssignment);
+    }
+
+    #[test]
+    fn equal_traces_have_equal_digests() {
+        let make = |n: usize| {
+            let mut j = Journal::new(Model::new(), false);
+            j.note(Event::FinalCrash);
+            for i in 0..n {
+                j.note(Event::Observed(format!("line {i}")));
+            }
+            j.digest()
+        };
+        assert_eq!(make(3), make(3));
+        assert_ne!(make(3), make(4));
+    }
+}
