@@ -31,9 +31,22 @@ pub fn print(json: bool, coverage: Option<&Path>) -> Result<u8, String> {
                     .into_iter()
                     .map(|k| (k.name().to_string(), c.injected(k).into()))
                     .collect();
+                let reach: serde_json::Map<String, serde_json::Value> = harness::reach::names()
+                    .into_iter()
+                    .map(|n| {
+                        let runs = c.reach.get(&n).copied().unwrap_or(0);
+                        let share = c.reach_share(&n);
+                        (n, serde_json::json!({ "runs": runs, "share": share }))
+                    })
+                    .collect();
                 println!(
                     "{}",
-                    serde_json::json!({ "failpoints": rows, "faults": faults })
+                    serde_json::json!({
+                        "failpoints": rows,
+                        "faults": faults,
+                        "reach_runs": c.runs,
+                        "reach": reach,
+                    })
                 );
             }
             None => println!("{}", serde_json::Value::Array(rows)),
@@ -68,6 +81,24 @@ pub fn print(json: bool, coverage: Option<&Path>) -> Result<u8, String> {
                 "{:<34} {n:>8}{}",
                 kind.name(),
                 if n == 0 { "  NEVER INJECTED" } else { "" }
+            );
+        }
+        println!(
+            "\nrare states (share of {} runs that reached each):",
+            c.runs
+        );
+        for name in harness::reach::names() {
+            let share = c.reach_share(&name);
+            println!(
+                "{name:<40} {:>7.2}%{}",
+                share * 100.0,
+                if !c.reach.contains_key(&name) {
+                    "  NEVER REACHED"
+                } else if share < 0.01 {
+                    "  below 1%"
+                } else {
+                    ""
+                }
             );
         }
     }

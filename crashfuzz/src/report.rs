@@ -521,6 +521,13 @@ pub struct Report {
     pub faults: BTreeMap<String, u64>,
     /// Fault kinds never injected.
     pub faults_never_injected: Vec<String>,
+    /// Runs counted for the rare states (explorer and corpora).
+    pub reach_runs: u64,
+    /// Rare state (`harness::reach`) -> runs that reached it, every state
+    /// listed.
+    pub reach: BTreeMap<String, u64>,
+    /// Rare states no run reached.
+    pub reach_never: Vec<String>,
     /// `mutants --json`.
     pub mutants: Option<serde_json::Value>,
     /// Seeded bugs the benchmark missed.
@@ -948,6 +955,21 @@ pub fn build(args: &ReportArgs) -> Result<Report, String> {
         .filter(|(_, n)| **n == 0)
         .map(|(k, _)| k.clone())
         .collect();
+    let mut reach_cov = failpoints::Coverage::default();
+    for cov in std::iter::once(&explorer_cov).chain(targets.iter().map(|t| &t.coverage)) {
+        for (k, n) in &cov.reach {
+            *reach_cov.reach.entry(k.clone()).or_insert(0) += n;
+        }
+        reach_cov.runs += cov.runs;
+    }
+    let reach: BTreeMap<String, u64> = harness::reach::names()
+        .into_iter()
+        .map(|n| {
+            let runs = reach_cov.reach.get(&n).copied().unwrap_or(0);
+            (n, runs)
+        })
+        .collect();
+    let reach_never = harness::reach::never_reached(&reach_cov);
 
     let mutants = read_optional(&dir.join("mutants/mutants.json")).and_then(|t| last_json(&t));
     let escaped: Vec<String> = mutants
@@ -986,6 +1008,9 @@ pub fn build(args: &ReportArgs) -> Result<Report, String> {
         io_crashes,
         faults,
         faults_never_injected,
+        reach_runs: reach_cov.runs,
+        reach,
+        reach_never,
         mutants,
         escaped,
         crashes,
@@ -1096,6 +1121,21 @@ fn judge(r: &mut Report, strict_failpoints: bool) {
         let line = format!(
             "{} fault kind(s) of the simulated disk never injected: {}",
             never.len(),
+            never.join(", ")
+        );
+        if strict_failpoints {
+            failures.push(line);
+        } else {
+            warnings.push(line);
+        }
+    }
+    // A state never reached is a bug the suite cannot find there.
+    let never = &r.reach_never;
+    if r.reach_runs > 0 && !never.is_empty() {
+        let line = format!(
+            "{} rare state(s) never reached in {} runs: {}",
+            never.len(),
+            r.reach_runs,
             never.join(", ")
         );
         if strict_failpoints {
@@ -1626,6 +1666,31 @@ fn md_failpoints(md: &mut String, r: &Report) {
         let _ = writeln!(md, "| `{kind}` | {}{flag} |", num(*n));
     }
     md.push('\n');
+    if r.reach_runs > 0 {
+        let _ = writeln!(
+            md,
+            "### Rare states\n\nShare of {} runs (explorer and corpus replays) that \
+             reached each state (`harness::reach`).\n\n| state | runs | share |\n|---|---|---|",
+            num(r.reach_runs)
+        );
+        for (state, n) in &r.reach {
+            let share = *n as f64 / r.reach_runs as f64;
+            let flag = if *n == 0 {
+                " **NEVER REACHED**"
+            } else if share < 0.01 {
+                " (below 1%)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                md,
+                "| `{state}` | {} | {:.2}%{flag} |",
+                num(*n),
+                share * 100.0
+            );
+        }
+        md.push('\n');
+    }
 }
 
 fn md_mutants(md: &mut String, r: &Report) {

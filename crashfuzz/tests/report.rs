@@ -207,6 +207,31 @@ fn a_campaign_becomes_a_report_with_plots() {
     assert!(md.contains("arm crash at flush::before_header_sync hit #1"));
     assert!(md.contains("2 → 9 → 6"), "corpus counts");
 
+    // The rare states: every one listed with its share; in 300 explorer
+    // runs some are reached, and the ones never reached are flagged.
+    assert!(md.contains("### Rare states"));
+    for name in harness::reach::names() {
+        assert!(md.contains(&format!("| `{name}` |")), "{name} missing");
+    }
+    assert!(report.reach_runs >= 300, "{}", report.reach_runs);
+    assert!(report.reach["crash:drop-unsynced@idle"] > 0);
+    let zero: Vec<&String> = report
+        .reach
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(zero.len(), report.reach_never.len());
+    assert!(zero.iter().all(|n| report.reach_never.contains(n)));
+    if !report.reach_never.is_empty() {
+        assert!(md.contains("**NEVER REACHED**"));
+        assert!(report
+            .warnings
+            .iter()
+            .chain(&report.failures)
+            .any(|w| w.contains("rare state(s) never reached")));
+    }
+
     // Every target ran; the crash_ops corpus was replayed for coverage.
     assert!(report.targets.iter().all(|t| t.ran));
     let crash_ops = &report.targets[0];

@@ -357,11 +357,12 @@ impl Store {
         let batch = std::mem::take(&mut st.queue);
         let mutations = batch.len();
         match self.commit_batch(st, batch, now) {
-            Ok((pos, header)) => {
+            Ok((pos, data_end, header)) => {
                 let info = CommitInfo {
                     update_seq: header.update_seq,
                     timestamp: header.timestamp,
                     header_pos: pos,
+                    data_end,
                     mutations,
                     rev: st.rev,
                 };
@@ -382,7 +383,7 @@ impl Store {
         st: &mut State,
         batch: Vec<DocInfo>,
         timestamp: u64,
-    ) -> Result<(u64, Header)> {
+    ) -> Result<(u64, u64, Header)> {
         let base = st.header.clone();
         let locals = LocalChanges {
             docs: Vec::new(),
@@ -400,8 +401,9 @@ impl Store {
         .header;
         header.timestamp = timestamp.max(base.timestamp);
         header.prev_header = st.tip_pos;
+        let data_end = st.out.end();
         let pos = commit::commit(&mut st.out, &header, Committer::Flusher)?;
-        Ok((pos, header))
+        Ok((pos, data_end, header))
     }
 
     /// A snapshot of the newest commit.

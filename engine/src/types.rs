@@ -15,6 +15,9 @@ pub struct CommitInfo {
     pub timestamp: u64,
     /// The header's offset in the file.
     pub header_pos: u64,
+    /// Where the commit's data (documents and tree nodes) ended: the header
+    /// went to the first block boundary at or after it.
+    pub data_end: u64,
     /// Mutations in the batch (before de-duplication by key).
     pub mutations: usize,
     /// The file revision it went to.

@@ -19,6 +19,11 @@ pub struct Coverage {
     pub io_crashes: BTreeMap<String, u64>,
     /// Injected fault ([`crate::FaultKind::name`]) -> times injected.
     pub faults: BTreeMap<String, u64>,
+    /// Rare state (named by the harness's reach list) -> runs that reached
+    /// it at least once.
+    pub reach: BTreeMap<String, u64>,
+    /// Runs counted (the denominator of the reach shares).
+    pub runs: u64,
 }
 
 impl Coverage {
@@ -29,11 +34,26 @@ impl Coverage {
             (&mut self.crashes, &other.crashes),
             (&mut self.io_crashes, &other.io_crashes),
             (&mut self.faults, &other.faults),
+            (&mut self.reach, &other.reach),
         ] {
             for (name, n) in theirs {
                 *mine.entry(name.clone()).or_insert(0) += n;
             }
         }
+        self.runs += other.runs;
+    }
+
+    /// One run reached the rare state `name` (count it once per run).
+    pub fn reached(&mut self, name: &str) {
+        *self.reach.entry(name.to_owned()).or_insert(0) += 1;
+    }
+
+    /// The share of runs that reached `name`, 0 when no run was counted.
+    pub fn reach_share(&self, name: &str) -> f64 {
+        if self.runs == 0 {
+            return 0.0;
+        }
+        self.reach.get(name).copied().unwrap_or(0) as f64 / self.runs as f64
     }
 
     /// Whether nothing was counted.
@@ -42,6 +62,8 @@ impl Coverage {
             && self.crashes.is_empty()
             && self.io_crashes.is_empty()
             && self.faults.is_empty()
+            && self.reach.is_empty()
+            && self.runs == 0
     }
 
     /// Times `kind` was injected.
@@ -117,6 +139,9 @@ impl Coverage {
                 let _ = writeln!(out, "{} {name} {n}", text_section(section));
             }
         }
+        if self.runs > 0 {
+            let _ = writeln!(out, "runs all {}", self.runs);
+        }
         out
     }
 
@@ -141,6 +166,11 @@ impl Coverage {
                 "crash" => &mut cov.crashes,
                 "io_crash" => &mut cov.io_crashes,
                 "fault" => &mut cov.faults,
+                "reach" => &mut cov.reach,
+                "runs" => {
+                    cov.runs += n;
+                    continue;
+                }
                 _ => return Err(bad()),
             };
             *map.entry(name.to_owned()).or_insert(0) += n;
@@ -148,12 +178,13 @@ impl Coverage {
         Ok(cov)
     }
 
-    fn sections(&self) -> [(&'static str, &BTreeMap<String, u64>); 4] {
+    fn sections(&self) -> [(&'static str, &BTreeMap<String, u64>); 5] {
         [
             ("hits", &self.hits),
             ("crashes", &self.crashes),
             ("io_crashes", &self.io_crashes),
             ("faults", &self.faults),
+            ("reach", &self.reach),
         ]
     }
 }
@@ -163,6 +194,7 @@ fn text_section(json_section: &str) -> &'static str {
         "hits" => "hit",
         "crashes" => "crash",
         "faults" => "fault",
+        "reach" => "reach",
         _ => "io_crash",
     }
 }
@@ -196,6 +228,8 @@ mod tests {
         cov.crashed_at("compact::start");
         cov.crashed_at_io("before::sync".into());
         cov.injected_fault(crate::FaultKind::ShortWrite);
+        cov.reached("commit-on-block-boundary");
+        cov.runs = 3;
         cov
     }
 
@@ -207,6 +241,10 @@ mod tests {
         assert_eq!(a.crashes["compact::start"], 2);
         assert_eq!(a.io_crashes["before::sync"], 2);
         assert_eq!(a.injected(crate::FaultKind::ShortWrite), 2);
+        assert_eq!(a.reach["commit-on-block-boundary"], 2);
+        assert_eq!(a.runs, 6);
+        assert!((a.reach_share("commit-on-block-boundary") - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(a.reach_share("never"), 0.0);
     }
 
     #[test]
@@ -225,7 +263,7 @@ mod tests {
             cov.to_json(),
             "{\"hits\":{\"compact::start\":1,\"flush::before_bodies\":2,\"we\\\"ird\":1},\
              \"crashes\":{\"compact::start\":1},\"io_crashes\":{\"before::sync\":1},\
-             \"faults\":{\"short-write\":1}}"
+             \"faults\":{\"short-write\":1},\"reach\":{\"commit-on-block-boundary\":1}}"
         );
     }
 

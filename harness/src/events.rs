@@ -17,8 +17,13 @@
 //! journal, so its trace reads like any other.
 
 use crate::failure::{Check, FailureKind, Op};
+use crate::reach::{phase_index, Reached, State};
 use crate::scenario::{Damage, Step, SwarmConfig};
-use failpoints::CrashRecord;
+use engine::layout;
+use failpoints::{CrashMode, CrashRecord};
+
+/// Blocks recovery reads in its first backward scan for a header.
+const RECOVERY_FIRST_SCAN_BLOCKS: u64 = 64;
 use oracle::{CompactionParams, Divergence, Model};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -74,6 +79,8 @@ pub enum Event {
         update_seq: u64,
         /// The header's timestamp.
         timestamp_secs: u64,
+        /// Where the commit's data ended (before its header's padding).
+        data_end: u64,
     },
     /// The flush failed with an explained fault; the store is poisoned.
     FlushFailed {
@@ -110,6 +117,8 @@ pub enum Event {
         locked_replay_docs: u64,
         /// Headers it wrote.
         headers: u64,
+        /// The old file's unlink was deferred (a reader held it).
+        unlink_deferred: bool,
     },
     /// The compaction ended before its switch: aborted on request
     /// (`error` says if the abort's own cleanup failed) or by a fault.
@@ -138,6 +147,10 @@ pub enum Event {
     Crash {
         /// What the disk did.
         record: CrashRecord,
+        /// The compaction's phase when it struck, if one was running.
+        phase: Option<engine::Phase>,
+        /// The largest file end the run had written so far.
+        largest_file: u64,
     },
     /// A crash struck during recovery; recovery starts over.
     CrashedInRecovery {
@@ -154,6 +167,8 @@ pub enum Event {
         removed: Vec<String>,
         /// Bytes of tail recovery cut.
         truncated_bytes: u64,
+        /// Damaged header blocks recovery skipped.
+        damaged_headers: usize,
     },
     /// Strict recovery refused a damaged tail (explained); one tolerant open
     /// follows.
@@ -174,6 +189,10 @@ pub enum Event {
         headers: usize,
         /// The oracle's report (which allowed outcome it saw).
         report: String,
+        /// The flush in flight at the crash landed.
+        landed: bool,
+        /// A compaction cut by the crash: its file won.
+        new_file_won: bool,
     },
     /// A read was cut short, explained.
     ReadCut {
@@ -236,6 +255,7 @@ impl fmt::Display for Event {
             Event::FlushAcked {
                 update_seq,
                 timestamp_secs,
+                ..
             } => write!(f, "   acked update_seq={update_seq} ts={timestamp_secs}"),
             Event::FlushFailed { error } => write!(f, "   flush failed: {error}"),
             Event::FlushCut { error } => write!(f, "   flush cut by crash: {error}"),
@@ -253,6 +273,7 @@ impl fmt::Display for Event {
                 rounds,
                 locked_replay_docs,
                 headers,
+                ..
             } => write!(
                 f,
                 "   compaction done: rounds={rounds} locked_replay={locked_replay_docs} \
@@ -279,7 +300,7 @@ impl fmt::Display for Event {
             }
             Event::AbortRefused { error } => write!(f, "   abort refused: {error}"),
             Event::CompactionCut { error } => write!(f, "   compaction cut by crash: {error}"),
-            Event::Crash { record } => write!(f, "   {record}"),
+            Event::Crash { record, .. } => write!(f, "   {record}"),
             Event::CrashedInRecovery { record } => {
                 write!(f, "   crashed during recovery: {record}")
             }
@@ -288,6 +309,7 @@ impl fmt::Display for Event {
                 rev,
                 removed,
                 truncated_bytes,
+                ..
             } => write!(
                 f,
                 "   opened rev {rev} (removed {removed:?}, truncated {truncated_bytes} bytes)"
@@ -305,6 +327,7 @@ impl fmt::Display for Event {
                 tip,
                 headers,
                 report,
+                ..
             } => write!(f, "   check ok: tip={tip} headers={headers} {report}"),
             Event::ReadCut { cause, error } => write!(f, "   read cut ({cause:?}): {error}"),
             Event::NotArmed { error } => write!(f, "   not armed: {error}"),
@@ -327,8 +350,18 @@ impl fmt::Display for Event {
 pub struct Journal {
     /// The oracle's model, fed by [`Journal::emit`]; read it for checks.
     pub model: Model,
+    /// The rare states the events showed (see [`crate::reach`]).
+    pub reached: Reached,
     events: Vec<Event>,
     echo: bool,
+    /// The longest value queued since the last flush started.
+    queued_max_value: usize,
+    /// The longest value of the flush in flight.
+    in_flight_max_value: usize,
+    /// The store's file revision, as far as the events tell.
+    rev: u64,
+    /// Compactions switched since the last crash or restart.
+    switches_since_crash: u32,
 }
 
 impl Journal {
@@ -337,8 +370,13 @@ impl Journal {
     pub fn new(model: Model, echo: bool) -> Journal {
         Journal {
             model,
+            reached: Reached::default(),
             events: Vec::new(),
             echo,
+            queued_max_value: 0,
+            in_flight_max_value: 0,
+            rev: 0,
+            switches_since_crash: 0,
         }
     }
 
@@ -346,6 +384,7 @@ impl Journal {
     /// only model event that can diverge is an acknowledged flush whose
     /// header the model did not predict.
     pub fn emit(&mut self, event: Event) -> Result<(), Box<Divergence>> {
+        self.reach(&event);
         let result = match &event {
             Event::Queued {
                 key,
@@ -365,6 +404,7 @@ impl Journal {
             Event::FlushAcked {
                 update_seq,
                 timestamp_secs,
+                ..
             } => self
                 .model
                 .flush_acked(*update_seq, *timestamp_secs)
@@ -398,6 +438,108 @@ impl Journal {
             self.events.push(event);
         }
         result
+    }
+
+    /// Mark the rare states `event` shows.
+    fn reach(&mut self, event: &Event) {
+        let block = layout::BLOCK_BYTES;
+        match event {
+            Event::Queued { value: Some(v), .. } => {
+                self.queued_max_value = self.queued_max_value.max(v.len())
+            }
+            Event::FlushStarted { .. } => {
+                self.in_flight_max_value = std::mem::take(&mut self.queued_max_value);
+            }
+            Event::FlushAcked { data_end, .. } => {
+                match data_end % block {
+                    0 => self.reached.mark(State::CommitOnBlockBoundary),
+                    r if r == block - 1 => self.reached.mark(State::CommitOneByteBeforeBoundary),
+                    // One data byte after the block's marker.
+                    2 => self.reached.mark(State::CommitOneByteIntoBlock),
+                    _ => {}
+                }
+                // A value chunk of two blocks or more crosses at least two
+                // boundaries wherever it starts.
+                if self.in_flight_max_value as u64 >= 2 * block {
+                    self.reached.mark(State::ChunkSpansTwoBoundaries);
+                }
+            }
+            Event::CompactionStarted { params, .. }
+                if params.purge_upto.is_some_and(|p| p > 0) && params.pitr.is_some() =>
+            {
+                self.reached.mark(State::PurgeWithPitr);
+            }
+            Event::CompactionSwitched { .. } => {
+                self.switches_since_crash += 1;
+                self.rev += 1;
+                if self.switches_since_crash >= 2 {
+                    self.reached.mark(State::TwoSwitchesWithoutCrash);
+                }
+                if self.rev >= 3 {
+                    self.reached.mark(State::RevisionThreePlus);
+                }
+            }
+            Event::CompactionDone {
+                rounds,
+                unlink_deferred,
+                ..
+            } => {
+                if *rounds >= 2 {
+                    self.reached.mark(State::CatchupTwoRounds);
+                }
+                if *unlink_deferred {
+                    self.reached.mark(State::DeferredUnlink);
+                }
+            }
+            Event::Crash {
+                record,
+                phase,
+                largest_file,
+            } => {
+                self.switches_since_crash = 0;
+                self.queued_max_value = 0;
+                if let Some(mode) = record.mode {
+                    let mode = CrashMode::ALL.iter().position(|m| *m == mode).unwrap_or(0);
+                    self.reached.mark(State::CrashIn {
+                        mode: mode as u8,
+                        phase: phase_index(*phase),
+                    });
+                }
+                if *largest_file > RECOVERY_FIRST_SCAN_BLOCKS * block {
+                    self.reached.mark(State::FileBeyondFirstScanWindow);
+                }
+            }
+            Event::ProcessRestart => {
+                self.switches_since_crash = 0;
+                self.queued_max_value = 0;
+            }
+            Event::Opened {
+                rev,
+                damaged_headers,
+                ..
+            } => {
+                self.rev = *rev;
+                if *rev >= 3 {
+                    self.reached.mark(State::RevisionThreePlus);
+                }
+                if *damaged_headers > 0 {
+                    self.reached.mark(State::RecoveryFellBack);
+                }
+            }
+            Event::Checked {
+                landed,
+                new_file_won,
+                ..
+            } => {
+                if *landed {
+                    self.reached.mark(State::InFlightCommitLanded);
+                }
+                if *new_file_won {
+                    self.reached.mark(State::CompactionNewFileWon);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Record a trace-only event (one the model does not take).
@@ -447,12 +589,16 @@ mod tests {
             .emit(Event::FlushAcked {
                 update_seq: 2,
                 timestamp_secs: 7,
+                data_end: 8192,
             })
             .expect("the model predicted update_seq 2");
         assert_eq!(journal.model.tip_update_seq(), 2);
         assert_eq!(journal.model.expected_get(b"a"), Some(&b"v"[..]));
         // Model-only events leave no line; the acknowledgement does.
         assert_eq!(journal.lines(), vec!["   acked update_seq=2 ts=7"]);
+        // Its data ended on a block boundary: a rare state, marked.
+        assert!(journal.reached.has(State::CommitOnBlockBoundary));
+        assert!(!journal.reached.has(State::ChunkSpansTwoBoundaries));
     }
 
     #[test]
@@ -466,6 +612,7 @@ mod tests {
             .emit(Event::FlushAcked {
                 update_seq: 5,
                 timestamp_secs: 1,
+                data_end: 100,
             })
             .expect_err("one mutation cannot commit update_seq 5");
         assert_eq!(d.invariant, oracle::Invariant::SeqnoAssignment);

@@ -145,6 +145,20 @@ impl ExploreReport {
                 .map(|k| (k.name(), self.coverage.injected(k)))
                 .collect::<std::collections::BTreeMap<_, _>>(),
             "faults_never_injected": self.coverage.uninjected(),
+            "reach_runs": self.coverage.runs,
+            "reach": crate::reach::names()
+                .into_iter()
+                .map(|n| {
+                    let runs = self.coverage.reach.get(&n).copied().unwrap_or(0);
+                    let share = self.coverage.reach_share(&n);
+                    (n, serde_json::json!({ "runs": runs, "share": share }))
+                })
+                .collect::<serde_json::Map<_, _>>(),
+            "reach_never": crate::reach::never_reached(&self.coverage),
+            "reach_below_1pct": crate::reach::names()
+                .into_iter()
+                .filter(|n| self.coverage.reach_share(n) < 0.01)
+                .collect::<Vec<_>>(),
             "sanity": sanity,
             "peak_rss_mb": self.peak_rss_bytes >> 20,
         })

@@ -16,6 +16,7 @@ pub mod generate;
 pub mod minimize;
 pub mod mutant_env;
 pub mod progress;
+pub mod reach;
 pub mod realfs;
 pub mod regression;
 pub mod runner;

@@ -421,6 +421,11 @@ impl<'a> Runner<'a> {
         self.watched(|r| r.recover_from_crash())?;
         self.watch.start_step();
         self.sanity.max_calls_per_step = self.watch.max_step_calls();
+        if self.watch.busy() > 0 {
+            self.journal.reached.mark(crate::reach::State::WindowsBusy);
+        }
+        let mut coverage = self.sim.coverage();
+        self.journal.reached.count_into(&mut coverage);
         // Rendering and hashing the trace cost a large share of a run: only
         // when the trace is asked for.
         let (trace_digest, trace) = if self.options.keep_trace {
@@ -432,7 +437,7 @@ impl<'a> Runner<'a> {
             trace_digest,
             crash_states: self.crash_states,
             checks: self.checks,
-            coverage: self.sim.coverage(),
+            coverage,
             trace,
             sanity: self.sanity.clone(),
         })
@@ -746,6 +751,7 @@ impl<'a> Runner<'a> {
                 self.emit(Event::FlushAcked {
                     update_seq: info.update_seq,
                     timestamp_secs: info.timestamp,
+                    data_end: info.data_end,
                 })
             }
             Ok(None) => {
@@ -905,6 +911,7 @@ impl<'a> Runner<'a> {
                         rounds: report.catchup_rounds,
                         locked_replay_docs: report.locked_replay_docs,
                         headers: report.headers_written,
+                        unlink_deferred: report.unlink_deferred,
                     });
                     self.compaction = None;
                     self.sanity.compactions_finished += 1;
@@ -1027,6 +1034,7 @@ impl<'a> Runner<'a> {
                         rev: report.rev,
                         removed: report.removed.clone(),
                         truncated_bytes: report.truncated_bytes,
+                        damaged_headers: report.damaged_headers.len(),
                     });
                     // Recovery cut whatever was damaged, durably.
                     self.tail_may_be_damaged = false;
@@ -1142,7 +1150,7 @@ impl<'a> Runner<'a> {
     }
 
     fn recover_from_crash(&mut self) -> StepResult {
-        self.compaction = None;
+        let phase = self.compaction.take().map(|c| c.phase());
         self.store = None;
         let triggered = matches!(
             self.sim.pending_crash().map(|r| r.cause),
@@ -1170,7 +1178,11 @@ impl<'a> Runner<'a> {
             failpoints::CrashCause::Trigger(CrashTrigger::AfterIo { .. })
         );
         self.crash_states += 1;
-        self.emit(Event::Crash { record })?;
+        self.emit(Event::Crash {
+            record,
+            phase,
+            largest_file: self.watch.max_file_end(),
+        })?;
         self.open_store()?;
         self.check(true)
     }
@@ -1211,12 +1223,9 @@ impl<'a> Runner<'a> {
             }
         };
         let result = if after_crash {
-            self.journal.model.check(&recovered).map(|r| format!("{r}"))
+            self.journal.model.check(&recovered).map(Some)
         } else {
-            self.journal
-                .model
-                .check_live(&recovered)
-                .map(|()| String::new())
+            self.journal.model.check_live(&recovered).map(|()| None)
         };
         match result {
             Ok(report) => {
@@ -1224,7 +1233,12 @@ impl<'a> Runner<'a> {
                 self.note(Event::Checked {
                     tip: recovered.headers.first().map_or(0, |h| h.update_seq),
                     headers: recovered.headers.len(),
-                    report,
+                    report: report.as_ref().map(|r| r.to_string()).unwrap_or_default(),
+                    landed: report
+                        .is_some_and(|r| matches!(r.in_flight, oracle::InFlight::Landed { .. })),
+                    new_file_won: report.is_some_and(|r| {
+                        matches!(r.compaction, oracle::CompactionOutcome::NewFile)
+                    }),
                 });
                 Ok(())
             }

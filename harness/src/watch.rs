@@ -63,6 +63,8 @@ pub struct Watch {
     step_start: AtomicU64,
     max_step_calls: AtomicU64,
     injected: AtomicU64,
+    busy: AtomicU64,
+    max_end: AtomicU64,
     budget: u64,
     ceiling: u64,
     predicate: fn(&io::Error) -> bool,
@@ -77,6 +79,8 @@ impl Watch {
             step_start: AtomicU64::new(0),
             max_step_calls: AtomicU64::new(0),
             injected: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
+            max_end: AtomicU64::new(0),
             budget,
             ceiling,
             predicate,
@@ -86,6 +90,16 @@ impl Watch {
     /// Injected faults the disk returned so far.
     pub fn injected(&self) -> u64 {
         self.injected.load(Ordering::Relaxed)
+    }
+
+    /// Windows "busy" refusals (rename or unlink of an open file) so far.
+    pub fn busy(&self) -> u64 {
+        self.busy.load(Ordering::Relaxed)
+    }
+
+    /// The largest file end any write or `set_len` reached so far.
+    pub fn max_file_end(&self) -> u64 {
+        self.max_end.load(Ordering::Relaxed)
     }
 
     /// Disk calls so far.
@@ -120,6 +134,7 @@ impl Watch {
     }
 
     fn size(&self, end: u64) {
+        self.max_end.fetch_max(end, Ordering::Relaxed);
         if end > self.ceiling && !std::thread::panicking() {
             std::panic::panic_any(WatchdogExpired {
                 what: "bytes in one file",
@@ -133,6 +148,9 @@ impl Watch {
         if let Err(e) = &result {
             if (self.predicate)(e) {
                 self.injected.fetch_add(1, Ordering::Relaxed);
+            }
+            if failpoints::is_busy(e) {
+                self.busy.fetch_add(1, Ordering::Relaxed);
             }
         }
         result
