@@ -1099,6 +1099,7 @@ fn replay(
         keep_trace: trace,
         mutant,
         echo: false,
+        ..RunOptions::default()
     };
     let hang_after = Duration::from_secs(harness::explore::DEFAULT_HANG_SECS);
     run_target_watched(target, bytes, &options, hang_after)

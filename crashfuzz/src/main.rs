@@ -660,6 +660,7 @@ fn cmd_repro(
         keep_trace: true,
         mutant,
         echo: !quiet,
+        ..RunOptions::default()
     };
     let scenario = target.scenario(bytes);
     if !quiet {
