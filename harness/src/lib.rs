@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod corrupt;
 pub mod crash_images;
+pub mod exhaust;
 pub mod explore;
 pub mod extract;
 pub mod failure;
