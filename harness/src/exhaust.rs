@@ -654,8 +654,21 @@ enum Skip {
 #[derive(Clone, Debug)]
 enum Point {
     End,
-    Io { kind: u8, nth: u8, after: bool },
-    Failpoint { point: u8, nth: u8 },
+    Io {
+        kind: u8,
+        nth: u8,
+        after: bool,
+    },
+    Failpoint {
+        point: u8,
+        nth: u8,
+    },
+    /// In a reopen: the open's calls (a restart disarms triggers armed
+    /// before it; a recovery trigger is armed by the open itself).
+    RecoveryIo {
+        kind: u8,
+        nth: u8,
+    },
 }
 
 impl Point {
@@ -664,6 +677,11 @@ impl Point {
             Point::End => None,
             Point::Io { kind, nth, after } => Some(Step::CrashAtIo { kind, nth, after }),
             Point::Failpoint { point, nth } => Some(Step::CrashAtFailpoint { point, nth }),
+            Point::RecoveryIo { kind, nth } => Some(Step::CrashInRecovery {
+                kind,
+                nth,
+                repeat: 1,
+            }),
         }
     }
 }
@@ -807,12 +825,26 @@ impl Ctx<'_> {
         }) {
             self.counts.crash_points_not_fired += 1; // the sentinel fired: counted as a miss
         }
+        // A reopen's crash points are its open's calls and recovery
+        // failpoints (armed for the open); any other operation's are its
+        // calls and its other failpoints.
+        let reopen = matches!(self.ops.last(), Some(Step::Reopen));
         if let (Some((io0, hits0)), Some((io1, hits1))) = (armed, crash) {
             for (k, name) in IO_KINDS.iter().enumerate() {
                 let Some(kind) = IoKind::from_name(name) else {
                     continue;
                 };
                 let calls = io_diff(&io0, &io1, kind);
+                if reopen {
+                    self.counts.crash_points_beyond_encoding += calls.saturating_sub(RECOVERY_NTH);
+                    for nth in 1..=calls.min(RECOVERY_NTH) {
+                        points.push(Point::RecoveryIo {
+                            kind: k as u8,
+                            nth: nth as u8,
+                        });
+                    }
+                    continue;
+                }
                 self.counts.crash_points_beyond_encoding += 2 * calls.saturating_sub(IO_NTH);
                 for nth in 1..=calls.min(IO_NTH) {
                     for after in [false, true] {
@@ -830,6 +862,10 @@ impl Ctx<'_> {
                     .copied()
                     .unwrap_or(0)
                     .saturating_sub(hits0.get(name).copied().unwrap_or(0));
+                if name.starts_with("recovery::") != reopen {
+                    self.counts.crash_points_beyond_encoding += hits;
+                    continue;
+                }
                 self.counts.crash_points_beyond_encoding += hits.saturating_sub(FAILPOINT_NTH);
                 for nth in 1..=hits.min(FAILPOINT_NTH) {
                     points.push(Point::Failpoint {
