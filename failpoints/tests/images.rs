@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use engine::vfs::{OpenMode, Vfs};
+use engine::vfs::OpenMode;
 use failpoints::{CrashMode, ImageBounds, SimVfs, TornFill};
 
 /// A disk with one synced file and, unsynced: a 600-byte append to it (two

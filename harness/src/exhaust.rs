@@ -910,7 +910,7 @@ impl Ctx<'_> {
             None => "power loss at the end".to_string(),
         };
         let reopen_op = matches!(self.ops.last(), Some(Step::Reopen));
-        let recover = self.opts.recovery_crashes && !(reopen_op && !matches!(p, Point::End));
+        let recover = self.opts.recovery_crashes && (!reopen_op || matches!(p, Point::End));
         self.images(&scenario, p, &[], first, &what, recover, fired)
     }
 
