@@ -632,6 +632,7 @@ pub fn run(args: &CampaignArgs) -> Result<u8, String> {
 
     explore_share(&plan)?;
     mutants_share(&plan)?;
+    exhaust_share(&plan)?;
 
     if let Some(import) = &plan.import {
         for t in &plan.targets {
@@ -978,6 +979,47 @@ fn mutants_share(plan: &Plan) -> Result<(), String> {
     )
 }
 
+/// The nightly bounded-exhaustive check's bound (workload length).
+pub const NIGHTLY_EXHAUST_MAX_OPS: usize = 3;
+/// Its fixed budget (at most; a tenth of a smaller campaign's budget):
+/// past it the check stops, and the report says which bound it reached
+/// (resume with `exhaust --from <next>`).
+pub const NIGHTLY_EXHAUST_SECS: u64 = 600;
+
+/// The bounded-exhaustive share: exhaust/exhaust.json (the report shows
+/// the bound reached).
+fn exhaust_share(plan: &Plan) -> Result<(), String> {
+    let dir = plan.out.join("exhaust");
+    io(&dir, std::fs::create_dir_all(&dir))?;
+    let secs = NIGHTLY_EXHAUST_SECS.min(plan.budget / 10).max(1);
+    say(&format!(
+        "bounded-exhaustive check: workloads of <= {NIGHTLY_EXHAUST_MAX_OPS} ops, up to {secs}s"
+    ));
+    let options = harness::exhaust::ExhaustOptions {
+        max_ops: NIGHTLY_EXHAUST_MAX_OPS,
+        jobs: plan.jobs,
+        deadline: Some(std::time::Instant::now() + Duration::from_secs(secs)),
+        ..harness::exhaust::ExhaustOptions::default()
+    };
+    let report = harness::exhaust::exhaust(&options).map_err(|e| e.to_string())?;
+    if !report.failures.is_empty() {
+        warn(&format!(
+            "exhaust found {} failing run(s); the first: {}",
+            report.failures.len(),
+            harness::exhaust::replay_command(
+                &report.failures[0],
+                &crate::exhaust::bounds_flags(&options.bounds)
+            )
+        ));
+    }
+    say(&report.statement());
+    let json = report.to_json(&crate::exhaust::bounds_flags(&options.bounds));
+    io(
+        &dir,
+        std::fs::write(dir.join("exhaust.json"), format!("{json}\n")),
+    )
+}
+
 // ------------------------------------------------------------ triage
 
 /// Where an artifact came from.
@@ -1099,6 +1141,7 @@ fn replay(
         keep_trace: trace,
         mutant,
         echo: false,
+        ..RunOptions::default()
     };
     let hang_after = Duration::from_secs(harness::explore::DEFAULT_HANG_SECS);
     run_target_watched(target, bytes, &options, hang_after)

@@ -7,12 +7,14 @@
 //! - [`report`]: the campaign report (Markdown, JSON, SVG plots).
 //! - [`mutants`]: the seeded-bug benchmark.
 //! - [`catalog`]: the failpoint catalog with coverage.
+//! - [`exhaust`]: `crashfuzz exhaust`'s flags and seeded-bug table.
 //! - [`progress`]: indicatif progress bars behind `harness::progress`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod campaign;
 pub mod catalog;
+pub mod exhaust;
 pub mod mutants;
 pub mod progress;
 pub mod report;

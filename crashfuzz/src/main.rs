@@ -77,6 +77,63 @@ enum Command {
         #[arg(long, default_value_t = harness::explore::DEFAULT_MAX_RSS_MB)]
         max_rss_mb: u64,
     },
+    /// Bounded-exhaustive check: every workload of at most --max-ops
+    /// operations, every crash point of its last operation, every crash
+    /// image the disk model allows there, recovery crashes; with counts.
+    Exhaust {
+        /// Longest workload.
+        #[arg(long, default_value_t = 3)]
+        max_ops: usize,
+        /// Keys (1..=3).
+        #[arg(long, default_value_t = 2)]
+        keys: u8,
+        /// Value sizes of a set (one or two, 0..=63).
+        #[arg(long, default_value = "4,40")]
+        sizes: String,
+        /// Operations (set,delete,flush,tick,compact-start,compact-step,
+        /// compact-finish,compact-abort,reopen).
+        #[arg(
+            long,
+            default_value = "set,delete,flush,tick,compact-start,compact-step,compact-finish,compact-abort,reopen"
+        )]
+        ops: String,
+        /// PiTR: off, on or both.
+        #[arg(long, default_value = "both")]
+        pitr: String,
+        /// Torn-sector fills: none, or a list of old,zero,garbage.
+        #[arg(long, default_value = "zero")]
+        fills: String,
+        /// Files with more unsynced operations get prefixes only.
+        #[arg(long, default_value_t = 4)]
+        max_subset_ops: usize,
+        /// Crash images enumerated per crash, at most.
+        #[arg(long, default_value_t = 4096)]
+        max_images: u64,
+        /// No crashes during recovery.
+        #[arg(long)]
+        no_recovery_crashes: bool,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// First item of the order (resume from a report's `next`).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Stop at the first failure (a shortest failing workload).
+        #[arg(long)]
+        first: bool,
+        /// Switch a seeded bug on.
+        #[arg(long)]
+        mutant: Option<String>,
+        /// Run against every seeded bug and print the table.
+        #[arg(long)]
+        all_mutants: bool,
+        /// Replay a failure's id (`<scenario hex>:<picks>`) with its trace.
+        #[arg(long)]
+        replay: Option<String>,
+        /// Print the JSON report as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replay an artifact deterministically and print its trace.
     Repro {
         /// The artifact (raw scenario bytes, as cargo-fuzz writes them).
@@ -319,6 +376,63 @@ fn dispatch(command: Command) -> CmdResult {
             };
             cmd_explore(&options, json, &out, coverage.as_deref())
         }
+        Command::Exhaust {
+            max_ops,
+            keys,
+            sizes,
+            ops,
+            pitr,
+            fills,
+            max_subset_ops,
+            max_images,
+            no_recovery_crashes,
+            jobs,
+            from,
+            first,
+            mutant,
+            all_mutants,
+            replay,
+            json,
+        } => {
+            let bounds = harness::exhaust::ImageBounds {
+                max_subset_ops,
+                fills: crashfuzz::exhaust::parse_fills(&fills)?,
+                max_images,
+            };
+            let mutant = parse_mutant(mutant.as_deref())?;
+            if let Some(id) = replay {
+                return cmd_exhaust_replay(&id, &bounds, mutant);
+            }
+            let options = harness::exhaust::ExhaustOptions {
+                max_ops,
+                alphabet: crashfuzz::exhaust::alphabet(keys, &sizes, &ops, &pitr)?,
+                bounds,
+                recovery_crashes: !no_recovery_crashes,
+                jobs: match jobs {
+                    Some(0) => return Err("--jobs must be at least 1".into()),
+                    Some(j) => j,
+                    None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                },
+                from,
+                stop_at_first: first,
+                deadline: None,
+                mutant,
+                progress: crashfuzz::progress::Bar::sink(
+                    !json && !all_mutants && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                    "items",
+                ),
+            };
+            if all_mutants {
+                let rows = crashfuzz::exhaust::mutant_table(&options)?;
+                println!("| seeded bug | found | shortest workload ; crash point | check | runs |");
+                println!("|---|---|---|---|---|");
+                for row in &rows {
+                    println!("{}", row.markdown());
+                }
+                return Ok(0);
+            }
+            cmd_exhaust(&options, json)
+        }
         Command::Repro {
             artifact,
             hex,
@@ -546,6 +660,94 @@ fn seed_from_clock() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+fn cmd_exhaust(options: &harness::exhaust::ExhaustOptions, json: bool) -> CmdResult {
+    let started = std::time::Instant::now();
+    let report = harness::exhaust::exhaust(options).map_err(|e| e.to_string())?;
+    let flags = crashfuzz::exhaust::bounds_flags(&options.bounds);
+    for f in &report.failures {
+        eprintln!(
+            "FAIL item {} ({} ops{}): {}; {}\n  {}: {}\n  replay: {}",
+            f.item,
+            f.workload.len(),
+            if f.pitr { ", PiTR on" } else { "" },
+            f.workload
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            f.crash_point,
+            f.failure.kind,
+            f.failure.message.lines().next().unwrap_or(""),
+            harness::exhaust::replay_command(f, &flags)
+        );
+    }
+    let c = &report.counts;
+    println!(
+        "items {}..{} of {}; workloads {} (skipped: {} by key renaming, {} no-op); crash points {} \
+         (not fired {}, beyond encoding {}); crash images raw {} unique {} (beyond bound {}); \
+         recovery crash points {} images raw {} unique {}; runs {}; oracle checks {}; failures {}; \
+         {:.1}s",
+        report.from,
+        report.next,
+        report.total_items,
+        c.workloads,
+        c.skipped_key_renaming,
+        c.skipped_noop,
+        c.crash_points,
+        c.crash_points_not_fired,
+        c.crash_points_beyond_encoding,
+        c.images_raw,
+        c.images_unique,
+        c.images_beyond_bound,
+        c.recovery_crash_points,
+        c.recovery_images_raw,
+        c.recovery_images_unique,
+        c.runs,
+        c.checks,
+        c.failures,
+        started.elapsed().as_secs_f64()
+    );
+    if json {
+        println!("{}", report.to_json(&flags));
+    }
+    println!("{}", report.statement());
+    Ok(match report.failures.first() {
+        Some(f) => f.failure.kind.exit_code() as u8,
+        None => 0,
+    })
+}
+
+fn cmd_exhaust_replay(
+    id: &str,
+    bounds: &harness::exhaust::ImageBounds,
+    mutant: Option<Mutant>,
+) -> CmdResult {
+    let id: harness::exhaust::ReplayId = id
+        .parse()
+        .map_err(|e: harness::exhaust::ExhaustError| e.to_string())?;
+    print!("{}", harness::scenario::describe(&id.scenario));
+    println!("images picked at each power loss: {:?}", id.picks);
+    match harness::exhaust::replay(&id, bounds, mutant, true) {
+        Ok(outcome) => {
+            for line in &outcome.trace {
+                println!("{line}");
+            }
+            println!(
+                "passed: {} crash states, {} checks",
+                outcome.crash_states, outcome.checks
+            );
+            Ok(0)
+        }
+        Err(f) => {
+            for line in &f.trace {
+                println!("{line}");
+            }
+            println!("FAILED {}: {}", f.kind, f.message);
+            Ok(f.kind.exit_code() as u8)
+        }
+    }
+}
+
 fn parse_mutant(name: Option<&str>) -> Result<Option<Mutant>, String> {
     match name {
         None => Ok(None),
@@ -660,6 +862,7 @@ fn cmd_repro(
         keep_trace: true,
         mutant,
         echo: !quiet,
+        ..RunOptions::default()
     };
     let scenario = target.scenario(bytes);
     if !quiet {

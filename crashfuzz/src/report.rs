@@ -532,6 +532,8 @@ pub struct Report {
     pub mutants: Option<serde_json::Value>,
     /// Seeded bugs the benchmark missed.
     pub escaped: Vec<String>,
+    /// `exhaust --json` (exhaust/exhaust.json): the bound reached.
+    pub exhaust: Option<serde_json::Value>,
     /// Unique crashes.
     pub crashes: Vec<CrashRow>,
     /// SVG plots, relative to the report directory.
@@ -1012,6 +1014,7 @@ pub fn build(args: &ReportArgs) -> Result<Report, String> {
         reach,
         reach_never,
         mutants,
+        exhaust: read_optional(&dir.join("exhaust/exhaust.json")).and_then(|t| last_json(&t)),
         escaped,
         crashes,
         plots: Vec::new(),
@@ -1455,6 +1458,7 @@ pub fn to_markdown(r: &Report) -> String {
     md_explorer(&mut md, r);
     md_failpoints(&mut md, r);
     md_mutants(&mut md, r);
+    md_exhaust(&mut md, r);
     md_crashes(&mut md, r);
     md
 }
@@ -1691,6 +1695,25 @@ fn md_failpoints(md: &mut String, r: &Report) {
         }
         md.push('\n');
     }
+}
+
+fn md_exhaust(md: &mut String, r: &Report) {
+    md.push_str("## Bounded-exhaustive check\n\n");
+    let Some(e) = r.exhaust.as_ref() else {
+        md.push_str("Not run.\n\n");
+        return;
+    };
+    let reached = match e["longest_complete"].as_u64() {
+        Some(l) => format!("every workload of <= {l} ops"),
+        None => "not even the empty workload".to_string(),
+    };
+    md.push_str(&format!(
+        "Bound asked: {} ops; bound reached: {reached} (items {} of {}).\n\n{}\n\n",
+        e["max_ops"],
+        e["next"],
+        e["total_items"],
+        e["statement"].as_str().unwrap_or("")
+    ));
 }
 
 fn md_mutants(md: &mut String, r: &Report) {

@@ -24,6 +24,7 @@ mod bind;
 mod coverage;
 mod crash;
 mod fault;
+pub mod images;
 pub mod sim;
 mod trigger;
 
@@ -34,6 +35,7 @@ pub use bind::{
 pub use coverage::Coverage;
 pub use crash::{CrashMode, TornFill, PAGE_BYTES, SECTOR_BYTES};
 pub use fault::{FaultConfig, FaultKind, FsyncFailure, TearUnit};
+pub use images::{ImageBounds, ImageChoice, ImageCount, ImageLog, SimEvent};
 pub use sim::{
     is_busy, is_injected_fault, is_simulated_crash, is_simulated_eio, is_simulated_enospc,
     is_simulated_read_error, is_simulated_short_write, FileInfo, SimVfs, MAX_FILE_BYTES,

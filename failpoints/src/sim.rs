@@ -20,6 +20,7 @@
 //! | crash, [`CrashMode::KeepSubset`]: any subset of unsynced writes/`set_len`s, applied in any order; a prefix of each directory's unsynced entry changes | same | survive |
 //! | crash, [`CrashMode::Torn`]: as `KeepSubset`, and surviving writes torn at 512-byte sectors, lost sectors old, zeroed or garbage | same | survive: checksums reject torn records, recovery falls back |
 //! | crash, [`CrashMode::LoseSetLen`]: every unsynced write survives but no unsynced growth or truncation | same | survive: a truncation is durable only once synced |
+//! | crash, enumerated: image `#i` of every image the model allows under [`crate::ImageBounds`] (every subset of each file's unsynced operations, every order where they overlap, at most one torn sector per file from a fill alphabet, every prefix of each directory's unsynced changes); image #0 is the `DropUnsynced` image. [`SimVfs::crash_image_count`], [`SimVfs::crash_image_digest`] | [`SimVfs::reboot_into`], or [`SimVfs::set_image_choice`] for the next power-loss reboots (`crashfuzz exhaust`) | survive every one of them |
 //! | a crash while recovering from a crash | arm a new trigger after [`SimVfs::reboot`] | survive, any number of times (`recovery-crash-repeated`) |
 //! | a crash undoes a directory's own creation: [`Vfs::create_dir_all`] makes each new directory an unsynced entry of its parent | any crash before the parent's `sync_dir` | fsync every created directory's parent before relying on it (`lost-dir-entry`) |
 //! | no power-safe overwrite: a torn write damages its whole sector or 4 KiB page, synced bytes sharing it included | [`FaultConfig::no_power_safe_overwrite`] with a [`CrashMode::Torn`] crash | never share a sector or page between an acknowledged record and a later write (`tear-whole-sector`, `tear-whole-page`) |
@@ -75,6 +76,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crash::{self, CrashMode, FileOp, TearStats, PAGE_BYTES, SECTOR_BYTES};
 use crate::fault::{FaultConfig, FaultCounters, FaultKind, FsyncFailure};
+use crate::images::{self, ImageBounds, ImageChoice, ImageCount, SimEvent};
 use crate::trigger::{ArmError, Armed, CrashCause, CrashRecord, CrashTrigger, IoCounts, IoKind};
 use crate::Coverage;
 
@@ -320,6 +322,29 @@ struct State {
     armed: Option<Armed>,
     coverage: Coverage,
     last_failpoint: Option<&'static str>,
+    /// Crash images picked from the enumeration, and the log it keeps.
+    image_choice: Option<ImageChoice>,
+    /// Power-loss reboots since the image choice was set.
+    image_reboots: usize,
+}
+
+/// The components of a pending crash's image space: directories with
+/// unsynced changes (and how many), files with unsynced operations (and
+/// their choices).
+struct ImagePlan {
+    dirs: Vec<(PathBuf, usize)>,
+    files: Vec<(FileId, Vec<images::FileChoice>)>,
+    count: ImageCount,
+}
+
+impl ImagePlan {
+    fn radices(&self) -> Vec<u64> {
+        self.dirs
+            .iter()
+            .map(|(_, n)| *n as u64 + 1)
+            .chain(self.files.iter().map(|(_, c)| c.len() as u64))
+            .collect()
+    }
 }
 
 /// The simulated disk. Cheap to clone: clones share one disk. See the
@@ -372,6 +397,8 @@ impl SimVfs {
                 armed: None,
                 coverage: Coverage::default(),
                 last_failpoint: None,
+                image_choice: None,
+                image_reboots: 0,
             })),
         }
     }
@@ -423,13 +450,67 @@ impl SimVfs {
             }
         }
         let remaining = trigger.nth();
-        self.lock().armed = Some(Armed { trigger, remaining });
+        let mut st = self.lock();
+        st.armed = Some(Armed { trigger, remaining });
+        st.log(|st| SimEvent::Armed {
+            io: st.io_counts,
+            hits: st.coverage.hits.clone(),
+        });
         Ok(())
     }
 
     /// Disarm; returns the trigger that was armed, if any.
     pub fn disarm(&self) -> Option<CrashTrigger> {
-        self.lock().armed.take().map(|a| a.trigger)
+        let mut st = self.lock();
+        st.log(|st| SimEvent::Disarm { io: st.io_counts });
+        st.armed.take().map(|a| a.trigger)
+    }
+
+    /// Take the next power-loss reboots' images from the enumeration
+    /// ([`ImageChoice::picks`]) and log to [`ImageChoice::log`] from now on;
+    /// `None` goes back to crash modes.
+    pub fn set_image_choice(&self, choice: Option<ImageChoice>) {
+        let mut st = self.lock();
+        st.image_choice = choice;
+        st.image_reboots = 0;
+    }
+
+    /// How many crash images the pending crash (or, on a live disk, a crash
+    /// now) allows under `bounds`; see [`crate::images`].
+    pub fn crash_image_count(&self, bounds: &ImageBounds) -> ImageCount {
+        self.lock().image_plan(bounds).count
+    }
+
+    /// The [`SimVfs::image_digest`] image `index` of the pending crash would
+    /// have, without rebooting; `None` past the enumeration.
+    pub fn crash_image_digest(&self, bounds: &ImageBounds, index: u64) -> Option<String> {
+        let st = self.lock();
+        let plan = st.image_plan(bounds);
+        (index < plan.count.enumerated).then(|| st.preview_digest(&plan, index))
+    }
+
+    /// Reboot into crash image `index` of the enumeration under `bounds`
+    /// (a live disk is crashed first); `None`, changing nothing, past the
+    /// enumeration.
+    pub fn reboot_into(&self, bounds: &ImageBounds, index: u64) -> Option<CrashRecord> {
+        let mut st = self.lock();
+        if st.frozen.is_none() {
+            st.crash_now(CrashCause::Manual);
+        }
+        let plan = st.image_plan(bounds);
+        if index >= plan.count.enumerated {
+            return None;
+        }
+        let Some(mut record) = st.frozen.take() else {
+            unreachable!("crash_now freezes the disk");
+        };
+        record.mode = Some(st.apply_plan(&plan, index));
+        st.crashes.push(record.clone());
+        st.epoch += 1;
+        st.open_handles.clear();
+        st.last_failpoint = None;
+        st.collect_garbage();
+        Some(record)
     }
 
     /// The armed trigger and how many more hits or calls until it fires.
@@ -494,10 +575,26 @@ impl SimVfs {
         };
         let mut rng = ChaCha8Rng::seed_from_u64(st.seed);
         rng.set_stream(1 + st.crashes.len() as u64);
-        let mode = st
-            .forced_mode
-            .unwrap_or_else(|| CrashMode::choose(&mut rng));
-        st.apply_crash_image(mode, &mut rng);
+        let pick = st.pick_image();
+        let mode = match &pick {
+            Some((plan, Some(index), _)) => st.apply_plan(plan, *index),
+            _ => {
+                let mode = st
+                    .forced_mode
+                    .unwrap_or_else(|| CrashMode::choose(&mut rng));
+                st.apply_crash_image(mode, &mut rng);
+                mode
+            }
+        };
+        if let Some((plan, picked, digests)) = pick {
+            st.log(|st| SimEvent::Reboot {
+                images: plan.count,
+                picked,
+                digests,
+                mode,
+                io: st.io_counts,
+            });
+        }
         if bitflip {
             st.bitflip_unsynced(&unsynced_from, &mut rng);
         }
@@ -780,6 +877,65 @@ impl SimVfs {
     }
 }
 
+/// Install a crash image: each directory keeps the first `keeps[dir]` of
+/// its unsynced changes (none if absent), directories whose creation was
+/// lost vanish, each file of `bytes` gets those bytes (the others their
+/// durable bytes); nothing stays pending. Returns the lost entry changes.
+fn install_image(
+    dirs: &mut BTreeMap<PathBuf, DirState>,
+    files: &mut BTreeMap<FileId, FileState>,
+    keeps: &BTreeMap<PathBuf, usize>,
+    mut bytes: BTreeMap<FileId, Vec<u8>>,
+) -> u64 {
+    let mut lost_dirs: Vec<PathBuf> = Vec::new();
+    let mut lost_entries = 0u64;
+    for (path, d) in dirs.iter_mut() {
+        let keep = keeps.get(path).copied().unwrap_or(0).min(d.pending.len());
+        let mut entries = std::mem::take(&mut d.durable);
+        d.pending[..keep]
+            .iter()
+            .for_each(|op| op.apply(&mut entries));
+        for op in &d.pending[keep..] {
+            lost_entries += 1;
+            if let DirOp::MkDir { name } = op {
+                lost_dirs.push(path.join(name));
+            }
+        }
+        d.pending.clear();
+        d.visible = entries.clone();
+        d.durable = entries;
+    }
+    if !lost_dirs.is_empty() {
+        dirs.retain(|path, _| !lost_dirs.iter().any(|lost| path.starts_with(lost)));
+    }
+    for (id, f) in files.iter_mut() {
+        let image = bytes.remove(id).unwrap_or_else(|| f.durable.clone());
+        f.pending.clear();
+        f.failed_pages.clear();
+        let sectors = (image.len() as u64).div_ceil(SECTOR_BYTES);
+        f.bad_sectors.retain(|s| *s < sectors);
+        f.visible = image.clone();
+        f.durable = image;
+    }
+    lost_entries
+}
+
+/// Every durable entry's durable bytes, by path.
+fn image_of(
+    dirs: &BTreeMap<PathBuf, DirState>,
+    files: &BTreeMap<FileId, FileState>,
+) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for (dir, d) in dirs {
+        for (name, id) in &d.durable {
+            if let Some(f) = files.get(id) {
+                out.insert(dir.join(name), f.durable.clone());
+            }
+        }
+    }
+    out
+}
+
 fn digest(files: &BTreeMap<PathBuf, Vec<u8>>) -> String {
     let mut h = Sha256::new();
     for (path, bytes) in files {
@@ -817,8 +973,160 @@ impl State {
         }
     }
 
+    /// Log an event, if an image choice asks for a log.
+    fn log(&self, event: impl FnOnce(&State) -> SimEvent) {
+        if let Some(c) = &self.image_choice {
+            c.log.push(event(self));
+        }
+    }
+
+    /// At a power-loss reboot with an image choice: the crash's images
+    /// (with their digests, if asked for) and the image picked for this
+    /// reboot, if any.
+    fn pick_image(&mut self) -> Option<(ImagePlan, Option<u64>, Vec<String>)> {
+        let choice = self.image_choice.clone()?;
+        let reboot = self.image_reboots;
+        self.image_reboots += 1;
+        let plan = self.image_plan(&choice.bounds);
+        let digests = if choice.digests {
+            (0..plan.count.enumerated)
+                .map(|i| self.preview_digest(&plan, i))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let picked = choice
+            .picks
+            .get(reboot)
+            .copied()
+            .filter(|i| *i < plan.count.enumerated);
+        Some((plan, picked, digests))
+    }
+
+    /// The components of the pending crash's images under `bounds`.
+    fn image_plan(&self, bounds: &ImageBounds) -> ImagePlan {
+        let dirs: Vec<(PathBuf, usize)> = self
+            .dirs
+            .iter()
+            .filter(|(_, d)| !d.pending.is_empty())
+            .map(|(p, d)| (p.clone(), d.pending.len()))
+            .collect();
+        let mut bounded_files = 0;
+        let files: Vec<(FileId, Vec<images::FileChoice>)> = self
+            .files
+            .iter()
+            .filter(|(_, f)| !f.pending.is_empty())
+            .map(|(id, f)| {
+                let (choices, bounded) = images::file_choices(&f.pending, bounds);
+                bounded_files += u64::from(bounded);
+                (*id, choices)
+            })
+            .collect();
+        let mut plan = ImagePlan {
+            dirs,
+            files,
+            count: ImageCount::default(),
+        };
+        let allowed = plan
+            .radices()
+            .iter()
+            .fold(1u64, |acc, r| acc.saturating_mul(*r));
+        plan.count = ImageCount {
+            allowed,
+            enumerated: allowed.min(bounds.max_images),
+            bounded_files,
+        };
+        plan
+    }
+
+    /// The crash mode image `index` of `plan` amounts to.
+    fn plan_mode(&self, plan: &ImagePlan, index: u64) -> CrashMode {
+        let digits = images::decompose(index, &plan.radices());
+        let dir_classes = plan.dirs.iter().zip(&digits).map(|((_, n), d)| {
+            if *d == 0 {
+                images::Class::Drop
+            } else if *d as usize == *n {
+                images::Class::All
+            } else {
+                images::Class::Partial
+            }
+        });
+        let file_classes =
+            plan.files
+                .iter()
+                .zip(&digits[plan.dirs.len()..])
+                .map(|((id, choices), d)| {
+                    let pending = self.files.get(id).map_or(0, |f| f.pending.len());
+                    choices[*d as usize].class(pending)
+                });
+        images::mode_of(dir_classes.chain(file_classes))
+    }
+
+    /// Directory keeps and file bytes of image `index` of `plan`.
+    fn plan_image(
+        &self,
+        plan: &ImagePlan,
+        index: u64,
+    ) -> (BTreeMap<PathBuf, usize>, BTreeMap<FileId, Vec<u8>>) {
+        let digits = images::decompose(index, &plan.radices());
+        let keeps = plan
+            .dirs
+            .iter()
+            .zip(&digits)
+            .map(|((p, _), d)| (p.clone(), *d as usize))
+            .collect();
+        let garbage_seed = self.seed ^ (self.crashes.len() as u64).rotate_left(32);
+        let bytes = plan
+            .files
+            .iter()
+            .zip(&digits[plan.dirs.len()..])
+            .filter_map(|((id, choices), d)| {
+                let f = self.files.get(id)?;
+                let seed = garbage_seed ^ id.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+                Some((
+                    *id,
+                    choices[*d as usize].apply(&f.durable, &f.pending, seed),
+                ))
+            })
+            .collect();
+        (keeps, bytes)
+    }
+
+    /// The digest of image `index` of `plan`, computed on a copy.
+    fn preview_digest(&self, plan: &ImagePlan, index: u64) -> String {
+        let (keeps, bytes) = self.plan_image(plan, index);
+        let mut dirs = self.dirs.clone();
+        let mut files = self.files.clone();
+        install_image(&mut dirs, &mut files, &keeps, bytes);
+        // Directories count too: an empty directory that survived is not
+        // the same image as one whose creation was lost.
+        let mut h = Sha256::new();
+        for dir in dirs.keys() {
+            h.update(dir.to_string_lossy().as_bytes());
+            h.update([1u8]);
+        }
+        h.update(digest(&image_of(&dirs, &files)).as_bytes());
+        hex::encode(h.finalize())
+    }
+
+    /// Turn the disk into image `index` of `plan`; the mode it amounts to.
+    fn apply_plan(&mut self, plan: &ImagePlan, index: u64) -> CrashMode {
+        let mode = self.plan_mode(plan, index);
+        let (keeps, bytes) = self.plan_image(plan, index);
+        let lost = install_image(&mut self.dirs, &mut self.files, &keeps, bytes);
+        for _ in 0..lost {
+            self.coverage.injected_fault(FaultKind::LostDirEntry);
+        }
+        mode
+    }
+
     fn crash_now(&mut self, cause: CrashCause) {
         debug_assert!(self.frozen.is_none(), "crashing a frozen disk");
+        self.log(|st| SimEvent::Crash {
+            triggered: matches!(cause, CrashCause::Trigger(_)),
+            io: st.io_counts,
+            hits: st.coverage.hits.clone(),
+        });
         self.armed = None;
         self.frozen = Some(CrashRecord {
             cause,
@@ -854,43 +1162,30 @@ impl State {
     fn apply_crash_image(&mut self, mode: CrashMode, rng: &mut ChaCha8Rng) {
         // Directories first: which unsynced entry changes survive, and which
         // directories whose own creation was never synced in their parent
-        // vanish (with everything in them).
-        let mut lost_dirs: Vec<PathBuf> = Vec::new();
-        let mut lost_entries = 0u64;
-        for (path, d) in self.dirs.iter_mut() {
-            let keep = crash::dir_ops_kept(d.pending.len(), mode, rng);
-            let mut entries = std::mem::take(&mut d.durable);
-            d.pending[..keep]
-                .iter()
-                .for_each(|op| op.apply(&mut entries));
-            for op in &d.pending[keep..] {
-                lost_entries += 1;
-                if let DirOp::MkDir { name } = op {
-                    lost_dirs.push(path.join(name));
-                }
-            }
-            d.pending.clear();
-            d.visible = entries.clone();
-            d.durable = entries;
-        }
-        for _ in 0..lost_entries {
-            self.coverage.injected_fault(FaultKind::LostDirEntry);
-        }
-        if !lost_dirs.is_empty() {
-            self.dirs
-                .retain(|path, _| !lost_dirs.iter().any(|lost| path.starts_with(lost)));
-        }
+        // vanish (with everything in them). Then each file's bytes.
+        let keeps: BTreeMap<PathBuf, usize> = self
+            .dirs
+            .iter()
+            .map(|(path, d)| {
+                (
+                    path.clone(),
+                    crash::dir_ops_kept(d.pending.len(), mode, rng),
+                )
+            })
+            .collect();
         let whole = self.faults.no_power_safe_overwrite;
         let mut stats = TearStats::default();
-        for f in self.files.values_mut() {
-            let image = crash::file_image(&f.durable, &f.pending, mode, whole, &mut stats, rng);
-            f.pending.clear();
-            // A power loss empties the page cache: kept failed pages are gone.
-            f.failed_pages.clear();
-            let sectors = (image.len() as u64).div_ceil(SECTOR_BYTES);
-            f.bad_sectors.retain(|s| *s < sectors);
-            f.visible = image.clone();
-            f.durable = image;
+        let bytes: BTreeMap<FileId, Vec<u8>> = self
+            .files
+            .iter()
+            .map(|(id, f)| {
+                let image = crash::file_image(&f.durable, &f.pending, mode, whole, &mut stats, rng);
+                (*id, image)
+            })
+            .collect();
+        let lost_entries = install_image(&mut self.dirs, &mut self.files, &keeps, bytes);
+        for _ in 0..lost_entries {
+            self.coverage.injected_fault(FaultKind::LostDirEntry);
         }
         for _ in 0..stats.whole_sectors {
             self.coverage.injected_fault(FaultKind::TearWholeSector);

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod corrupt;
 pub mod crash_images;
 pub mod events;
+pub mod exhaust;
 pub mod explore;
 pub mod extract;
 pub mod failure;

@@ -45,6 +45,7 @@ pub fn assert_target_passes(target: Target, scenario: &Scenario) {
         keep_trace: true,
         mutant: mutant_from_env(),
         echo: false,
+        ..RunOptions::default()
     };
     if let Err(failure) = run_target(target, &bytes, &options) {
         let tail = &failure.trace[failure.trace.len().saturating_sub(40)..];

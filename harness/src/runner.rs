@@ -127,6 +127,8 @@ pub struct RunOptions {
     pub mutant: Option<Mutant>,
     /// Print each trace line to stderr as it happens.
     pub echo: bool,
+    /// Take power-loss crash images from the enumeration (`exhaust`).
+    pub images: Option<failpoints::ImageChoice>,
 }
 
 /// A store built by the one runner from a scenario's build steps, with the
@@ -290,6 +292,7 @@ impl<'a> Runner<'a> {
                 .map(|m| CrashMode::ALL[usize::from(m) % CrashMode::ALL.len()]),
         );
         sim.set_faults(base_faults(c));
+        sim.set_image_choice(options.images.clone());
         let binding = failpoints::bind_thread(&sim);
         let watch = Watch::new(DEFAULT_CALL_BUDGET, DEFAULT_DISK_CEILING, is_injected);
         let (config, clock) = engine_config(scenario);
