@@ -361,12 +361,16 @@ impl AppendFile {
         self.buf_start + self.buf.len() as u64
     }
 
-    fn push_logical(&mut self, bytes: &[u8]) {
-        for byte in bytes {
+    fn push_logical(&mut self, mut bytes: &[u8]) {
+        // A block's worth at a time: a data marker at each boundary.
+        while !bytes.is_empty() {
             if self.end().is_multiple_of(BLOCK_BYTES) {
                 self.buf.push(MARKER_DATA);
             }
-            self.buf.push(*byte);
+            let room = (BLOCK_BYTES - self.end() % BLOCK_BYTES) as usize;
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            self.buf.extend_from_slice(now);
+            bytes = rest;
         }
     }
 

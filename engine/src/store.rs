@@ -313,6 +313,12 @@ impl Store {
         Ok(self.inner.lock()?.queue.len())
     }
 
+    /// The mutations queued for the next flush, oldest first (with the
+    /// seqnos they got): for tools that predict what a commit will write.
+    pub fn queued(&self) -> Result<Vec<DocInfo>> {
+        Ok(self.inner.lock()?.queue.clone())
+    }
+
     /// Persist the queue as one commit. Ok(None) if the queue was empty.
     /// On any failure the store is poisoned: the batch may or may not be
     /// durable, and nothing more is written until the store is reopened.

@@ -35,7 +35,7 @@
 //! all the types allow.
 
 use crate::events::{Event, Journal};
-use crate::extract::recovered_header;
+use crate::extract::{oracle_value, recovered_header};
 use crate::failure::{Check, HarnessCheck};
 use crate::runner::{build_image, Built};
 use crate::runner::{Failure, FailureKind, Outcome, RunOptions, DB_DIR, DB_NAME};
@@ -76,6 +76,8 @@ pub fn is_build_step(step: &Step) -> bool {
             | Step::CompactFinish
             | Step::CompactAbort
             | Step::Reopen
+            | Step::EdgeCommit { .. }
+            | Step::Batch { .. }
     )
 }
 
@@ -337,7 +339,7 @@ impl<'a> Corrupt<'a> {
                 }
             }
             // Verified while read, as every check reads (one walk).
-            let recovered = match recovered_header(&snap, |value, _| value) {
+            let recovered = match recovered_header(&snap, |value, _| oracle_value(value)) {
                 Ok(h) => h,
                 Err(e) => {
                     self.log(format!("header @{pos:?} verify: {e}"));
@@ -451,7 +453,7 @@ impl<'a> Corrupt<'a> {
                 let live: Docs = docs
                     .into_iter()
                     .filter(|d| !d.deleted)
-                    .map(|d| (d.key, (d.seqno, d.value)))
+                    .map(|d| (d.key, (d.seqno, oracle_value(d.value))))
                     .collect();
                 if seq != info.update_seq || live != expected {
                     let msg = format!(

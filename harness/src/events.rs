@@ -16,6 +16,7 @@
 //! The `recover_corrupt` target writes its damage and judgement into the same
 //! journal, so its trace reads like any other.
 
+use crate::extract::{oracle_value, ORACLE_VALUE_INLINE_BYTES};
 use crate::failure::{Check, FailureKind, Op};
 use crate::reach::{phase_index, Reached, State};
 use crate::scenario::{Damage, Step, SwarmConfig};
@@ -390,7 +391,11 @@ impl Journal {
                 key,
                 value: Some(v),
             } => {
-                self.model.set(key, v);
+                if v.len() <= ORACLE_VALUE_INLINE_BYTES {
+                    self.model.set(key, v);
+                } else {
+                    self.model.set(key, &oracle_value(v.clone()));
+                }
                 Ok(())
             }
             Event::Queued { key, value: None } => {

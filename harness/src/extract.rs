@@ -6,6 +6,7 @@ use crate::fixture::DB_DIR;
 use engine::{Snapshot, Store};
 use failpoints::SimVfs;
 use oracle::{RecoveredHeader, RecoveredStore};
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// Every header of `store` as the oracle sees it, each verified while it is
@@ -68,11 +69,31 @@ pub fn recovered_header(
 
 /// Everything the oracle needs, read through the engine's public API only.
 pub fn extract(store: &Store, sim: &SimVfs, list_files: bool) -> engine::Result<RecoveredStore> {
-    let headers = extract_headers(store, |value, _| value)?;
+    let headers = extract_headers(store, |value, _| oracle_value(value))?;
     let files = if list_files {
         sim.as_vfs().list(Path::new(DB_DIR)).ok()
     } else {
         None
     };
     Ok(RecoveredStore { headers, files })
+}
+
+/// Values longer than this reach the oracle as a digest.
+pub const ORACLE_VALUE_INLINE_BYTES: usize = 64;
+
+/// A value as the oracle keeps it: itself up to
+/// [`ORACLE_VALUE_INLINE_BYTES`], else its length and SHA-256. The model
+/// keeps every committed state, so large values (the large profile's 64 KiB
+/// ones, hundreds a batch) would cost gigabytes; a digest keeps equality
+/// (two values are equal exactly when their digests are, collisions
+/// aside) at 40 bytes. The runner's journal and every extract map values the
+/// same way.
+pub fn oracle_value(value: Vec<u8>) -> Vec<u8> {
+    if value.len() <= ORACLE_VALUE_INLINE_BYTES {
+        return value;
+    }
+    let mut out = Vec::with_capacity(40);
+    out.extend_from_slice(&(value.len() as u64).to_be_bytes());
+    out.extend_from_slice(&Sha256::digest(&value));
+    out
 }

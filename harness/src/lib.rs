@@ -25,6 +25,7 @@ pub mod scenario;
 pub mod stress;
 pub mod target;
 pub mod targets;
+pub mod templates;
 pub mod watch;
 
 pub use runner::{run, Failure, FailureKind, Outcome, RunOptions, Sanity};

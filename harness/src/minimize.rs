@@ -273,7 +273,7 @@ impl Shrinker<'_> {
             Some(m) => toward(m, d.crash_mode.unwrap_or(0)),
         };
         self.first_that_fails(modes, |c, v| c.crash_mode = Some(v));
-        let flags: [fn(&mut SwarmConfig, ()); 7] = [
+        let flags: [fn(&mut SwarmConfig, ()); 9] = [
             |c, ()| c.windows = false,
             |c, ()| c.strict_recovery = false,
             |c, ()| c.process_crashes = false,
@@ -281,6 +281,8 @@ impl Shrinker<'_> {
             |c, ()| c.probe_liveness = false,
             |c, ()| c.fsync_revert = false,
             |c, ()| c.no_psow = 0,
+            |c, ()| c.large = false,
+            |c, ()| c.long_keys = false,
         ];
         for clear in flags {
             self.first_that_fails(vec![()], clear);
@@ -384,7 +386,7 @@ const RESEEDS: u64 = 16;
 /// field but the disk seed.
 type ConfigField = (fn(&SwarmConfig) -> bool, fn(&mut SwarmConfig));
 
-const CONFIG_FIELDS: [ConfigField; 12] = [
+const CONFIG_FIELDS: [ConfigField; 14] = [
     (
         |c| c.fanout == SwarmConfig::default().fanout,
         |c| c.fanout = SwarmConfig::default().fanout,
@@ -415,6 +417,8 @@ const CONFIG_FIELDS: [ConfigField; 12] = [
     (|c| !c.probe_liveness, |c| c.probe_liveness = false),
     (|c| !c.fsync_revert, |c| c.fsync_revert = false),
     (|c| c.no_psow == 0, |c| c.no_psow = 0),
+    (|c| !c.large, |c| c.large = false),
+    (|c| !c.long_keys, |c| c.long_keys = false),
 ];
 
 /// Values from `target` toward `from` (exclusive), nearest to `target` first.
@@ -517,6 +521,22 @@ fn simpler_steps(step: &Step) -> Vec<Step> {
             .map(|nth| Step::Eio { sync, nth })
             .collect(),
         Step::Damage(d) => simpler_damages(d).into_iter().map(Step::Damage).collect(),
+        Step::EdgeCommit { key, edge } => toward(edge, 0)
+            .into_iter()
+            .map(|edge| Step::EdgeCommit { key, edge })
+            .collect(),
+        Step::Batch { count, first, len } => {
+            let mut out: Vec<Step> = toward(count, 1)
+                .into_iter()
+                .map(|count| Step::Batch { count, first, len })
+                .collect();
+            out.extend(
+                toward(len, 0)
+                    .into_iter()
+                    .map(|len| Step::Batch { count, first, len }),
+            );
+            out
+        }
         Step::SnapshotCheck { back } => {
             let mut out = vec![Step::Check];
             out.extend(
@@ -843,6 +863,18 @@ fn step_fields(step: &Step) -> (&'static str, Vec<(&'static str, String)>) {
         Step::Check => ("Check", vec![]),
         Step::SnapshotCheck { back } => ("SnapshotCheck", vec![("back", back.to_string())]),
         Step::Damage(_) => ("Damage", vec![]),
+        Step::EdgeCommit { key, edge } => (
+            "EdgeCommit",
+            vec![("key", key.to_string()), ("edge", edge.to_string())],
+        ),
+        Step::Batch { count, first, len } => (
+            "Batch",
+            vec![
+                ("count", count.to_string()),
+                ("first", first.to_string()),
+                ("len", len.to_string()),
+            ],
+        ),
     }
 }
 

@@ -7,7 +7,9 @@ use crate::events::{Cause, Event, Journal};
 pub use crate::extract::{extract, extract_headers};
 pub use crate::failure::{replay_command, Failure, FailureKind};
 use crate::failure::{Check, HarnessCheck, Op};
-use crate::scenario::{failpoint_name, Scenario, Step, FAULT_STEPS, IO_KINDS, KEY_SPACE};
+use crate::scenario::{
+    batch_len, failpoint_name, key_bytes, value_len, Scenario, Step, FAULT_STEPS, IO_KINDS,
+};
 use crate::watch::{Watch, WatchVfs, WatchdogExpired, DEFAULT_CALL_BUDGET, DEFAULT_DISK_CEILING};
 use engine::mutants::Mutant;
 use engine::vfs::Vfs;
@@ -28,6 +30,9 @@ use std::sync::Arc;
 pub use crate::fixture::{DB_DIR, DB_NAME};
 /// Compaction steps a `CompactFinish` may take before it is a hang.
 pub const MAX_COMPACTION_STEPS: usize = 10_000;
+/// Disk calls the oracle's check may make per header it can find, beyond
+/// the step's budget (reading one header's trees and documents).
+const CHECK_CALLS_PER_HEADER: u64 = 4_096;
 /// Crashes in a row during one recovery before giving up on the scenario.
 const MAX_RECOVERY_CRASHES: usize = 4;
 
@@ -226,14 +231,22 @@ pub(crate) fn is_injected(err: &std::io::Error) -> bool {
 
 /// The value a `Set` step writes: unique per version, `len` bytes at least
 /// long enough to hold the version.
-fn value_for(key: u8, len: u8, version: u64) -> Vec<u8> {
+fn value_for(key: u32, len: usize, version: u64) -> Vec<u8> {
     let mut v = format!("v{version}").into_bytes();
-    v.resize(v.len().max(usize::from(len)), b'a' + key % 26);
+    v.resize(v.len().max(len), b'a' + (key % 26) as u8);
     v
 }
 
-fn key_bytes(key: u8) -> Vec<u8> {
-    format!("k{:02}", key % KEY_SPACE).into_bytes()
+/// The block edge an [`Step::EdgeCommit`] aims its commit's data end at:
+/// the remainder of the data end modulo the block size.
+fn edge_remainder(edge: u8) -> u64 {
+    let block = engine::layout::BLOCK_BYTES;
+    match edge % 3 {
+        0 => 0,
+        1 => block - 1,
+        // One data byte after the block's marker.
+        _ => 2,
+    }
 }
 
 fn io_kind(index: u8) -> IoKind {
@@ -506,8 +519,9 @@ impl<'a> Runner<'a> {
         match *step {
             Step::Set { key, len } => {
                 self.version += 1;
-                let value = value_for(key, len, self.version);
-                let k = key_bytes(key);
+                let c = &self.scenario.config;
+                let value = value_for(u32::from(key), value_len(c, len), self.version);
+                let k = key_bytes(c, u32::from(key));
                 let before = self.watch.injected();
                 match self.store()?.set(&k, &value) {
                     Ok(_) => {
@@ -521,7 +535,7 @@ impl<'a> Runner<'a> {
                 }
             }
             Step::Delete { key } => {
-                let k = key_bytes(key);
+                let k = key_bytes(&self.scenario.config, u32::from(key));
                 let before = self.watch.injected();
                 match self.store()?.delete(&k) {
                     Ok(_) => {
@@ -690,10 +704,109 @@ impl<'a> Runner<'a> {
             }
             Step::Check => self.check_live(),
             Step::SnapshotCheck { back } => self.snapshot_check(back),
+            Step::EdgeCommit { key, edge } => self.edge_commit(key, edge),
+            Step::Batch { count, first, len } => {
+                let c = &self.scenario.config;
+                for i in 0..batch_len(c, count) {
+                    if self.sim.is_crashed() {
+                        break;
+                    }
+                    self.version += 1;
+                    let n = 256 + (u32::from(first) * 16 + i * 7919) % 4096;
+                    let k = key_bytes(c, n);
+                    let value = value_for(n, value_len(c, len), self.version);
+                    let before = self.watch.injected();
+                    match self.store()?.set(&k, &value) {
+                        Ok(_) => {
+                            self.mutations += 1;
+                            self.emit(Event::Queued {
+                                key: k,
+                                value: Some(value),
+                            })?;
+                        }
+                        Err(e) => return self.mutation_refused(Op::Set, &e, before),
+                    }
+                }
+                if self.sim.is_crashed() {
+                    return Ok(());
+                }
+                self.flush()
+            }
             // Damage to a finished image: only the `recover_corrupt` target
             // applies it (`corrupt::run`), after building with this runner.
             Step::Damage(_) => Ok(()),
         }
+    }
+
+    /// Queue a set whose value is sized so that the commit's data ends at
+    /// the block edge `edge` asks for, then flush. The size comes from a dry
+    /// run of the same flush on a copy of the disk (the engine's layout is
+    /// its own; the runner only measures where the data ended).
+    fn edge_commit(&mut self, key: u8, edge: u8) -> StepResult {
+        let block = engine::layout::BLOCK_BYTES;
+        let target = edge_remainder(edge);
+        let k = key_bytes(&self.scenario.config, u32::from(key));
+        let before = self.watch.injected();
+        let queued = match self.store()?.queued() {
+            Ok(q) => q,
+            Err(e) => return self.mutation_refused(Op::Set, &e, before),
+        };
+        self.version += 1;
+        // One dry run with an empty value says where the data ends (E0).
+        // The format's sizes are fixed-width, so only the value's length
+        // moves the end: L more logical bytes end at E1 with
+        // E1 - E0 = L + (data markers the extra bytes cross). Aim at the
+        // first edge at or after E0 and solve for L.
+        let len = match self.dry_run_data_end(&queued, &k, 0) {
+            Some(e0) => {
+                let mut e1 = e0 - e0 % block + target;
+                if e1 < e0 {
+                    e1 += block;
+                }
+                let markers = (e1 - 1) / block - (e0.max(1) - 1) / block;
+                (e1 - e0).saturating_sub(markers) as usize
+            }
+            None => 16,
+        };
+        let value = value_for(u32::from(key), len, self.version);
+        match self.store()?.set(&k, &value) {
+            Ok(_) => {
+                self.mutations += 1;
+                self.emit(Event::Queued {
+                    key: k,
+                    value: Some(value),
+                })?;
+            }
+            Err(e) => return self.mutation_refused(Op::Set, &e, before),
+        }
+        self.flush()
+    }
+
+    /// Where the data of a flush of `queued` plus `key` = a value of `len`
+    /// bytes would end, measured on a copy of the disk (the page cache as
+    /// the running system sees it) opened by a second store. `None` if the
+    /// copy cannot tell (the disk crashed, the copy failed to open).
+    fn dry_run_data_end(&self, queued: &[engine::DocInfo], key: &[u8], len: usize) -> Option<u64> {
+        if self.sim.is_crashed() {
+            return None;
+        }
+        let copy = SimVfs::new(self.scenario.config.disk_seed);
+        for (path, bytes) in self.sim.files() {
+            copy.put_file(&path, &bytes).ok()?;
+        }
+        // The copy's failpoints count on the copy, and no crash armed on
+        // the real disk strikes during the dry run.
+        let _binding = failpoints::bind_thread(&copy);
+        let store = Store::open(copy.as_vfs(), DB_DIR, DB_NAME, self.config.clone()).ok()?;
+        for doc in queued {
+            if doc.deleted {
+                store.delete(&doc.key).ok()?;
+            } else {
+                store.set(&doc.key, &doc.value).ok()?;
+            }
+        }
+        store.set(key, &vec![b'x'; len]).ok()?;
+        store.flush().ok()?.map(|info| info.data_end)
     }
 
     fn arm(&mut self, trigger: CrashTrigger) {
@@ -1200,6 +1313,12 @@ impl<'a> Runner<'a> {
         // the simulator). The directory is judged only right after an open:
         // while running, a `.compact` file or a not yet unlinked old revision
         // is normal.
+        // Reading every header's trees is the harness's work, growing with
+        // the store: it gets its own allowance (a bounded number of calls
+        // per header), so a big store is not taken for a hang.
+        let headers_bound = self.sanity.commits_acked + 2 * self.sanity.compactions_started + 2;
+        self.watch
+            .allow(headers_bound.saturating_mul(CHECK_CALLS_PER_HEADER));
         let before = self.watch.injected();
         let mut extracted = extract(&store, &self.sim, after_crash);
         if after_crash {

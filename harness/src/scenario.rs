@@ -63,6 +63,51 @@ pub struct SwarmConfig {
     /// bytes sharing it included. 0: off; 1: 512-byte sectors; 2: 4 KiB
     /// pages.
     pub no_psow: u8,
+    /// The large profile: a value's length code is log-uniform from 0 bytes
+    /// to 64 KiB ([`value_len`]) instead of 0..=63 bytes, and a batch takes
+    /// up to 255 mutations instead of 16 ([`batch_len`]), so value chunks
+    /// straddle several block boundaries and files grow to megabytes, past
+    /// recovery's first scan window.
+    pub large: bool,
+    /// Long keys: 1 to 255 bytes ([`key_bytes`]) instead of 3.
+    pub long_keys: bool,
+}
+
+/// The value length a `Set`'s `len` code (0..=63) stands for: itself, or
+/// with big values log-uniform from 0 to 64 KiB (`len` 63 is 65,536 bytes).
+pub fn value_len(config: &SwarmConfig, len: u8) -> usize {
+    let len = len % 64;
+    if !config.large || len == 0 {
+        return usize::from(len);
+    }
+    2f64.powf(f64::from(len) * 16.0 / 63.0).round() as usize
+}
+
+/// The mutations a [`Step::Batch`] of `count` queues: up to 16, or up to
+/// 255 in the large profile.
+pub fn batch_len(config: &SwarmConfig, count: u8) -> u32 {
+    let count = u32::from(count.max(1));
+    if config.large {
+        count
+    } else {
+        1 + (count - 1) % 16
+    }
+}
+
+/// The bytes of key number `key` (0..=255): `k00`..`k47` for the small key
+/// space, `b0000`.. for batch keys (numbers from 256 up); with long keys
+/// padded or cut to 1..=255 bytes, a length fixed per key.
+pub fn key_bytes(config: &SwarmConfig, key: u32) -> Vec<u8> {
+    let mut k = if key < 256 {
+        format!("k{:02}", key % u32::from(KEY_SPACE)).into_bytes()
+    } else {
+        format!("b{:04}", key - 256).into_bytes()
+    };
+    if config.long_keys {
+        let len = 1 + (key.wrapping_mul(2_654_435_761) >> 8) % 255;
+        k.resize(len as usize, b'a' + (key % 26) as u8);
+    }
+    k
 }
 
 impl Default for SwarmConfig {
@@ -82,6 +127,8 @@ impl Default for SwarmConfig {
             probe_liveness: false,
             fsync_revert: false,
             no_psow: 0,
+            large: false,
+            long_keys: false,
         }
     }
 }
@@ -207,6 +254,29 @@ pub enum Step {
     SnapshotCheck {
         /// Seconds back, 0..=31.
         back: u8,
+    },
+    /// Queue a set of key `key` whose value is sized so that the commit's
+    /// data ends at a block edge, then flush: `edge` 0 ends exactly on a
+    /// block boundary, 1 one byte before one, 2 one data byte into a block
+    /// (the runner sizes the value by a dry run of the flush on a copy of
+    /// the disk).
+    EdgeCommit {
+        /// Key index.
+        key: u8,
+        /// 0..=2.
+        edge: u8,
+    },
+    /// Commit a batch: queue sets of batch keys (a key space of 4,096,
+    /// starting at a position given by `first`) with values of length code
+    /// `len` (`count` of them in the large profile, else
+    /// `1 + (count - 1) % 16`, see [`batch_len`]), then flush.
+    Batch {
+        /// Mutations, 1..=255.
+        count: u8,
+        /// Where in the batch key space the keys start.
+        first: u8,
+        /// Value length code, as `Set`'s.
+        len: u8,
     },
     /// Damage the finished image (the `recover_corrupt` target only: its
     /// decoding reads the crash and fault opcodes as damage, see
@@ -436,8 +506,30 @@ pub struct Scenario {
 }
 
 /// Opcodes by weight: the first byte of a step picks `OPCODES[b % len]`.
-const OPCODES: [u8; 32] = [
+/// The first 32 are the original table (so a step written by `to_bytes`
+/// before the table grew reads back the same); the second half has the same
+/// mix with one set traded for a block-edge commit and one for a batch.
+const OPCODES: [u8; 64] = [
     0, 0, 0, 0, 0, 0, 0, // set
+    1, 1, // delete
+    2, 2, 2, 2, 2, // flush
+    3, 3, // tick
+    4, // compact start
+    5, 5, 5, // compact step
+    6, // compact finish
+    7, // compact abort
+    8, 8,  // crash at failpoint
+    9,  // crash at io
+    10, // crash now
+    11, // reopen
+    12, // crash in recovery
+    13, // eio
+    14, // check
+    16, // fault
+    15, // snapshot check
+    0, 0, 0, 0, 0,  // set
+    17, // edge commit
+    18, // batch
     1, 1, // delete
     2, 2, 2, 2, 2, // flush
     3, 3, // tick
@@ -505,6 +597,10 @@ impl Scenario {
             no_psow: (flags >> 4) % 4 % 3,
             tear_unsynced: damage % 2 == 1,
             probe_liveness: damage & 2 != 0,
+            // One scenario in 16: large scenarios cost many small ones.
+            large: (damage >> 2) & 15 == 15,
+            // One in four.
+            long_keys: flags >> 6 == 3,
         };
         let mut steps = Vec::new();
         while !b.exhausted() && steps.len() < MAX_STEPS {
@@ -533,9 +629,14 @@ impl Scenario {
                 | u8::from(c.strict_recovery) << 1
                 | u8::from(c.process_crashes) << 2
                 | u8::from(c.fsync_revert) << 3
-                | (c.no_psow % 3) << 4,
+                | (c.no_psow % 3) << 4
+                | if c.long_keys { 3 << 6 } else { 0 },
         );
-        out.push(u8::from(c.tear_unsynced) | u8::from(c.probe_liveness) << 1);
+        out.push(
+            u8::from(c.tear_unsynced)
+                | u8::from(c.probe_liveness) << 1
+                | if c.large { 15 << 2 } else { 0 },
+        );
         debug_assert_eq!(out.len(), CONFIG_BYTES);
         for step in &self.steps {
             encode_step(step, &mut out);
@@ -605,6 +706,15 @@ fn decode_step(b: &mut Bytes<'_>) -> Step {
             }
         }
         14 => Step::Check,
+        17 => Step::EdgeCommit {
+            key: b.byte() % KEY_SPACE,
+            edge: b.byte() % 3,
+        },
+        18 => Step::Batch {
+            count: 1 + b.byte() % 255,
+            first: b.byte(),
+            len: b.byte() % 64,
+        },
         16 => {
             let kind = b.byte();
             Step::Fault {
@@ -661,6 +771,13 @@ fn encode_step(step: &Step, out: &mut Vec<u8>) {
         ]),
         Step::Check => out.push(opcode_byte(14)),
         Step::SnapshotCheck { back } => out.extend([opcode_byte(15), back % 32]),
+        Step::EdgeCommit { key, edge } => out.extend([opcode_byte(17), key % KEY_SPACE, edge % 3]),
+        Step::Batch { count, first, len } => out.extend([
+            opcode_byte(18),
+            count.saturating_sub(1) % 255,
+            first,
+            len % 64,
+        ]),
         Step::Damage(d) => encode_step(&d.as_encoded_step(), out),
     }
 }
@@ -730,6 +847,21 @@ impl fmt::Display for Step {
             }
             Step::Check => write!(f, "check"),
             Step::SnapshotCheck { back } => write!(f, "snapshot check now-{back}s"),
+            Step::EdgeCommit { key, edge } => write!(
+                f,
+                "edge commit k{key:02}: data ends {}",
+                match edge % 3 {
+                    0 => "exactly on a block boundary",
+                    1 => "one byte before a block boundary",
+                    _ => "one byte into a block",
+                }
+            ),
+            Step::Batch { count, first, len } => {
+                write!(
+                    f,
+                    "commit a batch of {count} sets from b{first}.. (length code {len})"
+                )
+            }
             Step::Damage(d) => write!(f, "damage: {d}"),
         }
     }

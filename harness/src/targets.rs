@@ -17,9 +17,10 @@
 use crate::corrupt;
 use crate::generate::{scenario_bytes, Size};
 use crate::runner::{run, Failure, Outcome, RunOptions};
-use crate::scenario::{Scenario, Step, SwarmConfig, IO_KINDS, KEY_SPACE, MAX_STEPS};
+use crate::scenario::{Scenario, Step, SwarmConfig, IO_KINDS, MAX_STEPS};
+use crate::templates::Template;
 use arbitrary::{Arbitrary, Unstructured};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::fmt;
 use std::path::Path;
@@ -335,163 +336,6 @@ pub fn seed_scenario(target: Target, seed: u64, i: u64) -> Scenario {
     target.narrow(s)
 }
 
-/// Step sequences for the templated seeds.
-struct Template<'r> {
-    rng: &'r mut ChaCha8Rng,
-}
-
-impl Template<'_> {
-    fn batch(&mut self, out: &mut Vec<Step>) {
-        for _ in 0..self.rng.gen_range(1..5) {
-            let key = self.rng.gen_range(0..KEY_SPACE);
-            if self.rng.gen_ratio(1, 5) {
-                out.push(Step::Delete { key });
-            } else {
-                out.push(Step::Set {
-                    key,
-                    len: self.rng.gen_range(0..64),
-                });
-            }
-        }
-        out.push(Step::Flush);
-    }
-
-    fn crash_ops(mut self, point: u8) -> Vec<Step> {
-        let mut out = Vec::new();
-        for _ in 0..self.rng.gen_range(2..5) {
-            self.batch(&mut out);
-        }
-        out.push(Step::CrashAtFailpoint { point, nth: 1 });
-        self.batch(&mut out);
-        self.batch(&mut out);
-        out.push(Step::CrashInRecovery {
-            kind: self.rng.gen_range(0..IO_KINDS.len() as u8),
-            nth: 1,
-            repeat: self.rng.gen_range(1..=3),
-        });
-        out.push(Step::CrashNow);
-        self.batch(&mut out);
-        out.push(Step::Check);
-        out
-    }
-
-    fn interleave(mut self, point: u8) -> Vec<Step> {
-        let mut out = Vec::new();
-        for _ in 0..self.rng.gen_range(2..5) {
-            self.batch(&mut out);
-            out.push(Step::Tick {
-                secs: self.rng.gen_range(1..9),
-            });
-        }
-        out.push(Step::CrashAtFailpoint { point, nth: 1 });
-        out.push(Step::CompactStart {
-            purge: self.rng.gen_range(0..4),
-        });
-        for _ in 0..self.rng.gen_range(2..6) {
-            out.push(Step::CompactStep {
-                n: self.rng.gen_range(1..5),
-            });
-            self.batch(&mut out);
-        }
-        out.push(Step::CompactFinish);
-        self.batch(&mut out);
-        out.push(Step::Check);
-        out
-    }
-
-    fn pitr(mut self, point: u8) -> Vec<Step> {
-        let mut out = Vec::new();
-        for _ in 0..self.rng.gen_range(6..14) {
-            out.push(Step::Tick {
-                secs: self.rng.gen_range(1..9),
-            });
-            self.batch(&mut out);
-        }
-        out.push(Step::CompactStart { purge: 0 });
-        for _ in 0..self.rng.gen_range(1..4) {
-            out.push(Step::CompactStep { n: 2 });
-            out.push(Step::Tick { secs: 3 });
-            self.batch(&mut out);
-        }
-        out.push(Step::CompactFinish);
-        for back in [0, 5, 13] {
-            out.push(Step::SnapshotCheck { back });
-        }
-        out.push(Step::CrashAtFailpoint { point, nth: 1 });
-        out.push(Step::CompactStart {
-            purge: self.rng.gen_range(0..4),
-        });
-        self.batch(&mut out);
-        out.push(Step::CompactFinish);
-        out.push(Step::SnapshotCheck { back: 3 });
-        out
-    }
-
-    fn recover_corrupt(mut self, i: u64) -> Vec<Step> {
-        let mut out = Vec::new();
-        for _ in 0..self.rng.gen_range(2..8) {
-            self.batch(&mut out);
-            out.push(Step::Tick { secs: 2 });
-        }
-        if i % 4 == 3 {
-            out.push(Step::CompactStart { purge: 0 });
-            out.push(Step::CompactFinish);
-            self.batch(&mut out);
-        }
-        // One damage of each kind in turn, sometimes two.
-        let kinds = [
-            Step::CrashAtIo {
-                kind: 0,
-                nth: 1,
-                after: false,
-            },
-            Step::CrashInRecovery {
-                kind: 1,
-                nth: 1,
-                repeat: 1,
-            },
-            Step::Eio { sync: true, nth: 1 },
-            Step::CrashNow,
-            Step::CrashAtFailpoint { point: 0, nth: 1 },
-            Step::CrashAtIo {
-                kind: 2,
-                nth: 1,
-                after: true,
-            },
-        ];
-        out.push(kinds[(i / 2) as usize % kinds.len()].clone());
-        if self.rng.gen_ratio(1, 3) {
-            out.push(kinds[self.rng.gen_range(0..kinds.len())].clone());
-        }
-        out
-    }
-
-    fn io_errors(mut self, i: u64) -> Vec<Step> {
-        let mut out = Vec::new();
-        self.batch(&mut out);
-        out.push(Step::Eio {
-            sync: (i / 2) % 2 == 1,
-            nth: 1 + ((i / 4) % 4) as u8,
-        });
-        for _ in 0..self.rng.gen_range(2..5) {
-            self.batch(&mut out);
-        }
-        if i % 4 == 3 {
-            out.push(Step::CompactStart { purge: 0 });
-            out.push(Step::Eio {
-                sync: self.rng.gen(),
-                nth: 1,
-            });
-            out.push(Step::CompactStep { n: 2 });
-            self.batch(&mut out);
-            out.push(Step::CompactFinish);
-        }
-        self.batch(&mut out);
-        out.push(Step::Check);
-        out
-    }
-}
-
 /// A libFuzzer dictionary for `target`: the encoding of every step the
 /// target keeps, with the parameters that matter, so mutations insert whole
 /// steps (`crash at failpoint N`) instead of single bytes.
@@ -518,6 +362,17 @@ pub fn dictionary(target: Target) -> String {
             },
         ),
         ("eio_fsync", Step::Eio { sync: true, nth: 1 }),
+        ("edge_commit", Step::EdgeCommit { key: 0, edge: 0 }),
+        ("edge_commit_before", Step::EdgeCommit { key: 1, edge: 1 }),
+        ("edge_commit_into", Step::EdgeCommit { key: 2, edge: 2 }),
+        (
+            "batch",
+            Step::Batch {
+                count: 64,
+                first: 0,
+                len: 40,
+            },
+        ),
     ];
     let mut named: Vec<(String, Step)> = steps.drain(..).map(|(n, s)| (n.to_string(), s)).collect();
     for (point, name) in engine::failpoints::all().enumerate() {

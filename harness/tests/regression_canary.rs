@@ -35,6 +35,8 @@ fn regression_canary() {
             probe_liveness: false,
             fsync_revert: false,
             no_psow: 0,
+            large: false,
+            long_keys: false,
         },
         steps: vec![
             // #0 arm crash at flush::before_header_sync hit #1

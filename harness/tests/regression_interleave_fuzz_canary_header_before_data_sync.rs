@@ -34,6 +34,8 @@ fn regression_interleave_fuzz_canary_header_before_data_sync() {
             probe_liveness: false,
             fsync_revert: false,
             no_psow: 0,
+            large: false,
+            long_keys: false,
         },
         steps: vec![
             // #0 set k00 (0 bytes)

@@ -32,6 +32,8 @@ fn regression_pitr_base_strictly_older() {
             probe_liveness: true,
             fsync_revert: false,
             no_psow: 0,
+            large: false,
+            long_keys: false,
         },
         steps: vec![
             // #0 compact step x3

@@ -33,6 +33,8 @@ fn regression_recover_corrupt_misplaced_block_accepted() {
             probe_liveness: false,
             fsync_revert: false,
             no_psow: 0,
+            large: false,
+            long_keys: false,
         },
         steps: vec![
             // #0 delete k00

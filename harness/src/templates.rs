@@ -1,0 +1,209 @@
+//! Step templates: hand-shaped storylines (a compaction racing the
+//! flusher with a crash armed at a boundary, PiTR windows, damage, EIO)
+//! that reach states random bytes rarely do. The fuzz targets' seed corpora
+//! and the explorer's templated share both draw from here.
+
+use crate::scenario::{Step, IO_KINDS, KEY_SPACE};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// Step sequences for the templated seeds.
+pub(crate) struct Template<'r> {
+    pub(crate) rng: &'r mut ChaCha8Rng,
+}
+
+impl Template<'_> {
+    fn batch(&mut self, out: &mut Vec<Step>) {
+        for _ in 0..self.rng.gen_range(1..5) {
+            let key = self.rng.gen_range(0..KEY_SPACE);
+            if self.rng.gen_ratio(1, 5) {
+                out.push(Step::Delete { key });
+            } else {
+                out.push(Step::Set {
+                    key,
+                    len: self.rng.gen_range(0..64),
+                });
+            }
+        }
+        out.push(Step::Flush);
+    }
+
+    pub(crate) fn crash_ops(mut self, point: u8) -> Vec<Step> {
+        let mut out = Vec::new();
+        for _ in 0..self.rng.gen_range(2..5) {
+            self.batch(&mut out);
+        }
+        out.push(Step::CrashAtFailpoint { point, nth: 1 });
+        self.batch(&mut out);
+        self.batch(&mut out);
+        out.push(Step::CrashInRecovery {
+            kind: self.rng.gen_range(0..IO_KINDS.len() as u8),
+            nth: 1,
+            repeat: self.rng.gen_range(1..=3),
+        });
+        out.push(Step::CrashNow);
+        self.batch(&mut out);
+        out.push(Step::Check);
+        out
+    }
+
+    pub(crate) fn interleave(mut self, point: u8) -> Vec<Step> {
+        let mut out = Vec::new();
+        for _ in 0..self.rng.gen_range(2..5) {
+            self.batch(&mut out);
+            out.push(Step::Tick {
+                secs: self.rng.gen_range(1..9),
+            });
+        }
+        out.push(Step::CrashAtFailpoint { point, nth: 1 });
+        out.push(Step::CompactStart {
+            purge: self.rng.gen_range(0..4),
+        });
+        for _ in 0..self.rng.gen_range(2..6) {
+            out.push(Step::CompactStep {
+                n: self.rng.gen_range(1..5),
+            });
+            self.batch(&mut out);
+        }
+        out.push(Step::CompactFinish);
+        self.batch(&mut out);
+        out.push(Step::Check);
+        out
+    }
+
+    pub(crate) fn pitr(mut self, point: u8) -> Vec<Step> {
+        let mut out = Vec::new();
+        for _ in 0..self.rng.gen_range(6..14) {
+            out.push(Step::Tick {
+                secs: self.rng.gen_range(1..9),
+            });
+            self.batch(&mut out);
+        }
+        out.push(Step::CompactStart { purge: 0 });
+        for _ in 0..self.rng.gen_range(1..4) {
+            out.push(Step::CompactStep { n: 2 });
+            out.push(Step::Tick { secs: 3 });
+            self.batch(&mut out);
+        }
+        out.push(Step::CompactFinish);
+        for back in [0, 5, 13] {
+            out.push(Step::SnapshotCheck { back });
+        }
+        out.push(Step::CrashAtFailpoint { point, nth: 1 });
+        out.push(Step::CompactStart {
+            purge: self.rng.gen_range(0..4),
+        });
+        self.batch(&mut out);
+        out.push(Step::CompactFinish);
+        out.push(Step::SnapshotCheck { back: 3 });
+        out
+    }
+
+    pub(crate) fn recover_corrupt(mut self, i: u64) -> Vec<Step> {
+        let mut out = Vec::new();
+        for _ in 0..self.rng.gen_range(2..8) {
+            self.batch(&mut out);
+            out.push(Step::Tick { secs: 2 });
+        }
+        if i % 4 == 3 {
+            out.push(Step::CompactStart { purge: 0 });
+            out.push(Step::CompactFinish);
+            self.batch(&mut out);
+        }
+        // One damage of each kind in turn, sometimes two.
+        let kinds = [
+            Step::CrashAtIo {
+                kind: 0,
+                nth: 1,
+                after: false,
+            },
+            Step::CrashInRecovery {
+                kind: 1,
+                nth: 1,
+                repeat: 1,
+            },
+            Step::Eio { sync: true, nth: 1 },
+            Step::CrashNow,
+            Step::CrashAtFailpoint { point: 0, nth: 1 },
+            Step::CrashAtIo {
+                kind: 2,
+                nth: 1,
+                after: true,
+            },
+        ];
+        out.push(kinds[(i / 2) as usize % kinds.len()].clone());
+        if self.rng.gen_ratio(1, 3) {
+            out.push(kinds[self.rng.gen_range(0..kinds.len())].clone());
+        }
+        out
+    }
+
+    pub(crate) fn io_errors(mut self, i: u64) -> Vec<Step> {
+        let mut out = Vec::new();
+        self.batch(&mut out);
+        out.push(Step::Eio {
+            sync: (i / 2) % 2 == 1,
+            nth: 1 + ((i / 4) % 4) as u8,
+        });
+        for _ in 0..self.rng.gen_range(2..5) {
+            self.batch(&mut out);
+        }
+        if i % 4 == 3 {
+            out.push(Step::CompactStart { purge: 0 });
+            out.push(Step::Eio {
+                sync: self.rng.gen(),
+                nth: 1,
+            });
+            out.push(Step::CompactStep { n: 2 });
+            self.batch(&mut out);
+            out.push(Step::CompactFinish);
+        }
+        self.batch(&mut out);
+        out.push(Step::Check);
+        out
+    }
+}
+
+impl Template<'_> {
+    /// Two compactions in a row with the flusher committing in between and
+    /// during them, a crash armed at failpoint `point` somewhere on the
+    /// way: a cut in catch-up, after a switch, a second switch.
+    pub(crate) fn compaction_story(mut self, point: u8) -> Vec<Step> {
+        let mut out = Vec::new();
+        for _ in 0..self.rng.gen_range(2..5) {
+            self.batch(&mut out);
+        }
+        let arm_at = self.rng.gen_range(0..3);
+        for round in 0..2 {
+            out.push(Step::CompactStart {
+                purge: self.rng.gen_range(0..4),
+            });
+            if round == arm_at {
+                out.push(Step::CrashAtFailpoint {
+                    point,
+                    nth: self.rng.gen_range(1..3),
+                });
+            }
+            for _ in 0..self.rng.gen_range(1..5) {
+                out.push(Step::CompactStep {
+                    n: self.rng.gen_range(1..5),
+                });
+                self.batch(&mut out);
+                // A power loss in the middle: in the copy, in catch-up
+                // (the flusher committed since H0), or after the switch.
+                if self.rng.gen_ratio(1, 3) {
+                    out.push(Step::CompactStep {
+                        n: self.rng.gen_range(1..3),
+                    });
+                    out.push(Step::CrashNow);
+                }
+            }
+            out.push(Step::CompactFinish);
+            self.batch(&mut out);
+        }
+        if arm_at == 2 {
+            out.push(Step::CrashNow);
+        }
+        out
+    }
+}
