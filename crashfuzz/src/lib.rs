@@ -6,6 +6,7 @@
 //!   `ci/nightly.sh` runs).
 //! - [`report`]: the campaign report (Markdown, JSON, SVG plots).
 //! - [`mutants`]: the seeded-bug benchmark.
+//! - [`mutation`]: the cargo-mutants score (`crashfuzz mutation-score`).
 //! - [`catalog`]: the failpoint catalog with coverage.
 //! - [`progress`]: indicatif progress bars behind `harness::progress`.
 #![forbid(unsafe_code)]
@@ -14,5 +15,6 @@
 pub mod campaign;
 pub mod catalog;
 pub mod mutants;
+pub mod mutation;
 pub mod progress;
 pub mod report;

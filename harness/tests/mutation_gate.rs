@@ -116,7 +116,10 @@ fn mutation_gate() {
         wrong.push("no compaction finished".to_string());
     }
     if sanity.unexplained_errors != 0 {
-        wrong.push(format!("{} unexplained engine errors", sanity.unexplained_errors));
+        wrong.push(format!(
+            "{} unexplained engine errors",
+            sanity.unexplained_errors
+        ));
     }
     let unhit = coverage.unhit();
     if !unhit.is_empty() {
