@@ -33,13 +33,16 @@ done
 command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked --version '^27' \
   || { echo "mutants: installing cargo-mutants failed" >&2; exit 2; }
 mkdir -p "$out"
+# cargo-mutants builds in a copy of the tree; sharing the target directory
+# spares each run a full build of the dependencies.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # cargo-mutants' baseline would test the mutated package (engine), not the
 # gate's (harness): run the gate on the unmutated tree here, and let its time
 # set the timeout (10x, at least 120 s; a hang is a caught mutant).
-gate=(cargo test -p harness --profile mutants --test mutation_gate)
+gate=(cargo test -p harness --profile mutants --test mutation_gate --test windows)
 "${gate[@]}" --no-run || { echo "mutants: building the mutation gate failed" >&2; exit 2; }
 t0=$(date +%s)
-"${gate[@]}" -- --ignored \
+"${gate[@]}" -- --include-ignored \
   || { echo "mutants: the unmutated engine fails the mutation gate" >&2; exit 2; }
 timeout=$(( ($(date +%s) - t0) * 10 )); [ "$timeout" -lt 120 ] && timeout=120
 args=(mutants --no-shuffle --output "$out" --jobs 1 --baseline=skip --timeout "$timeout")
@@ -51,7 +54,7 @@ cargo "${args[@]}" "$@" || rc=$?
 case "$rc" in 0|2|3) ;; *) echo "mutants: cargo mutants exited $rc" >&2; exit 2 ;; esac
 cp ci/mutants-known-survivors.txt "$out/known-survivors.txt"
 echo "${shard:+shard }${shard:-all}" >"$out/label.txt"
-score=(cargo run --quiet --release --bin crashfuzz -- mutation-score "$out/mutants.out"
+score=(cargo run --quiet --profile mutants --bin crashfuzz -- mutation-score "$out/mutants.out"
        --known ci/mutants-known-survivors.txt --json-out "$out/score.json")
 score+=(--label "$(cat "$out/label.txt")")
 [ -n "$history" ] && score+=(--history "$history")
