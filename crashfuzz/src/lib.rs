@@ -6,6 +6,7 @@
 //!   `ci/nightly.sh` runs).
 //! - [`report`]: the campaign report (Markdown, JSON, SVG plots).
 //! - [`mutants`]: the seeded-bug benchmark.
+//! - [`mutation`]: the cargo-mutants score (`crashfuzz mutation-score`).
 //! - [`catalog`]: the failpoint catalog with coverage.
 //! - [`exhaust`]: `crashfuzz exhaust`'s flags and seeded-bug table.
 //! - [`progress`]: indicatif progress bars behind `harness::progress`.
@@ -16,5 +17,6 @@ pub mod campaign;
 pub mod catalog;
 pub mod exhaust;
 pub mod mutants;
+pub mod mutation;
 pub mod progress;
 pub mod report;

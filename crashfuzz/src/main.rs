@@ -238,6 +238,9 @@ enum Command {
     /// from the directory `crashfuzz campaign` filled; exit 1 when its
     /// verdict fails.
     Report(crashfuzz::report::ReportArgs),
+    /// The cargo-mutants score (ci/mutants.sh): caught / viable, time per
+    /// mutant, survivors; exit 1 when a survivor is not a known one.
+    MutationScore(crashfuzz::mutation::ScoreArgs),
     /// Crash the real thing: child processes run the engine over the real
     /// file system (writers, background flusher and compactor) and are
     /// killed (SIGKILL, or at a failpoint); each reopen is checked by the
@@ -515,6 +518,7 @@ fn dispatch(command: Command) -> CmdResult {
             Ok(0)
         }
         Command::Report(args) => crashfuzz::report::cmd(&args),
+        Command::MutationScore(args) => crashfuzz::mutation::cmd(&args).map_err(|e| e.to_string()),
         Command::Stress {
             seed,
             rounds,

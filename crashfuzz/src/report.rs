@@ -14,6 +14,9 @@
 //! explore/summary.json         `crashfuzz explore --json`, last line
 //! explore/coverage.txt         `crashfuzz explore --coverage`
 //! mutants/mutants.json         `crashfuzz mutants --json`, last line
+//! mutation/                    `ci/mutants.sh --out`: cargo-mutants'
+//!                              mutants.out/outcomes.json, history.tsv,
+//!                              known-survivors.txt, label.txt
 //! triage/<signature>/meta.txt  key=value lines from the triage: targets,
 //!                              source, artifacts, reproduced, test_with_bug...
 //! triage/<signature>/repro.txt     `crashfuzz repro --quiet` output
@@ -536,6 +539,10 @@ pub struct Report {
     pub exhaust: Option<serde_json::Value>,
     /// Unique crashes.
     pub crashes: Vec<CrashRow>,
+    /// The cargo-mutants score of this campaign's mutation run, if any.
+    pub mutation: Option<crate::mutation::Score>,
+    /// Earlier mutation scores (the trend), oldest first.
+    pub mutation_history: Vec<crate::mutation::HistoryEntry>,
     /// SVG plots, relative to the report directory.
     pub plots: Vec<String>,
 }
@@ -983,6 +990,12 @@ pub fn build(args: &ReportArgs) -> Result<Report, String> {
         .filter_map(|r| r["name"].as_str().map(String::from))
         .collect();
 
+    let (mutation, mutation_history) = match crate::mutation::for_report(dir) {
+        Ok(Some((score, trend))) => (Some(score), trend),
+        Ok(None) => (None, Vec::new()),
+        Err(e) => return Err(format!("the mutation run: {e}")),
+    };
+
     let mut history = read_history(args.history.as_deref());
     let known = read_known(args.known.as_deref());
     let crashes = crash_rows(args, &out, &campaign, &mut history, &known);
@@ -1017,6 +1030,8 @@ pub fn build(args: &ReportArgs) -> Result<Report, String> {
         exhaust: read_optional(&dir.join("exhaust/exhaust.json")).and_then(|t| last_json(&t)),
         escaped,
         crashes,
+        mutation,
+        mutation_history,
         plots: Vec::new(),
     };
     judge(&mut report, args.strict_failpoints);
@@ -1152,6 +1167,16 @@ fn judge(r: &mut Report, strict_failpoints: bool) {
             "{}: {} of {} corpus inputs fail when replayed",
             t.name, t.replay_failures, t.replayed
         ));
+    }
+    // The nightly mutation shard warns; the weekly run of all of them
+    // (`crashfuzz mutation-score`) fails on a new survivor.
+    if let Some(m) = &r.mutation {
+        if !m.baseline_ok {
+            warnings.push("mutation run: the unmutated engine failed the gate".into());
+        }
+        for s in m.survivors.iter().filter(|s| !s.known) {
+            warnings.push(format!("mutation run: new surviving mutant `{}`", s.name));
+        }
     }
     r.ok = failures.is_empty();
     r.failures = failures;
@@ -1459,6 +1484,9 @@ pub fn to_markdown(r: &Report) -> String {
     md_failpoints(&mut md, r);
     md_mutants(&mut md, r);
     md_exhaust(&mut md, r);
+    if let Some(score) = &r.mutation {
+        md.push_str(&crate::mutation::to_markdown(score, &r.mutation_history));
+    }
     md_crashes(&mut md, r);
     md
 }

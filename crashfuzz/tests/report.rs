@@ -400,3 +400,81 @@ fn sanity_counters_are_reported_and_judged() {
     );
     assert!(failures.contains("acknowledged no commit"), "{failures}");
 }
+
+/// `ci/mutants.sh --out <campaign>/mutation` leaves cargo-mutants' outcomes,
+/// the known survivors, the label and the score history: the report shows
+/// the score, the trend against the same shard's last run, the survivors,
+/// and warns (without failing the nightly verdict) on a new survivor.
+#[test]
+fn the_mutation_score_and_its_trend_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    campaign(dir, "none", false, "");
+    let known = dir.join("known.txt");
+    std::fs::write(&known, format!("{SIG}\n")).unwrap();
+    let without = write(&ReportArgs {
+        known: Some(known.clone()),
+        ..args(dir)
+    })
+    .unwrap();
+    assert!(without.mutation.is_none());
+    assert!(!std::fs::read_to_string(dir.join("report.md"))
+        .unwrap()
+        .contains("Mutation score"));
+
+    let m = dir.join("mutation");
+    std::fs::create_dir_all(m.join("mutants.out")).unwrap();
+    std::fs::write(
+        m.join("mutants.out/outcomes.json"),
+        data("mutation-outcomes.json"),
+    )
+    .unwrap();
+    std::fs::write(m.join("label.txt"), "shard 0/16\n").unwrap();
+    std::fs::write(
+        m.join("known-survivors.txt"),
+        "engine/src/store.rs: replace Store::x -> bool with false # a blind spot\n",
+    )
+    .unwrap();
+    std::fs::write(
+        m.join("history.tsv"),
+        "2026-11-27T03:00:00Z\tshard 0/16\t4\t0\t1\t0\t21.0\n\
+         2026-11-28T03:00:00Z\tshard 1/16\t5\t0\t0\t0\t19.0\n",
+    )
+    .unwrap();
+    let report = write(&ReportArgs {
+        known: Some(known),
+        ..args(dir)
+    })
+    .unwrap();
+    let score = report.mutation.as_ref().expect("the mutation score");
+    assert_eq!(score.percent, Some(60.0));
+    assert_eq!(score.new_survivors, 1);
+    assert!(
+        report.ok,
+        "a nightly shard only warns: {:?}",
+        report.failures
+    );
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("Snapshot::verify")),
+        "{:?}",
+        report.warnings
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("## Mutation score"), "{md}");
+    assert!(md.contains("**60.0%**"), "{md}");
+    assert!(
+        md.contains("-20.0 points since the last run of `shard 0/16`"),
+        "{md}"
+    );
+    assert!(md.contains("known blind spot"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["mutation"]["viable"], 5);
+
+    std::fs::write(m.join("mutants.out/outcomes.json"), "{ truncated").unwrap();
+    let err = write(&args(dir)).unwrap_err();
+    assert!(err.contains("not JSON"), "{err}");
+}

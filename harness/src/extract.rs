@@ -53,7 +53,11 @@ pub fn recovered_header(
             deleted: e.deleted,
         })
         .collect();
-    let counters = contents.counters.unwrap_or_default();
+    // The counters as a reader looks them up (the local document by name),
+    // not the ones verify's walk of the local tree found: verify checks
+    // those against its recount, the oracle checks these against its own,
+    // so both ways of reading a local document are judged.
+    let counters = snapshot.counters()?.unwrap_or_default();
     Ok(RecoveredHeader {
         update_seq: header.update_seq,
         purge_seq: header.purge_seq,
