@@ -104,6 +104,8 @@ pub enum Op {
     /// Anything the background flusher and compactor do (`crashfuzz
     /// stress`, where kills are the only injected faults).
     Background,
+    /// `Store::retry_pending_deletions`.
+    RetryDeletions,
 }
 
 impl Op {
@@ -119,6 +121,7 @@ impl Op {
             Op::CompactionAbort => "compaction abort",
             Op::StrictOpen => "strict-open",
             Op::Background => "background",
+            Op::RetryDeletions => "retry deletions",
         }
     }
 }

@@ -521,6 +521,15 @@ fn simpler_steps(step: &Step) -> Vec<Step> {
             .map(|nth| Step::Eio { sync, nth })
             .collect(),
         Step::Damage(d) => simpler_damages(d).into_iter().map(Step::Damage).collect(),
+        Step::Read { kind, a, b } => {
+            let mut out: Vec<Step> = toward(a, 0)
+                .into_iter()
+                .map(|a| Step::Read { kind, a, b })
+                .collect();
+            out.extend(toward(b, 0).into_iter().map(|b| Step::Read { kind, a, b }));
+            out
+        }
+        Step::Hold { .. } => vec![],
         Step::EdgeCommit { key, edge } => toward(edge, 0)
             .into_iter()
             .map(|edge| Step::EdgeCommit { key, edge })
@@ -863,6 +872,15 @@ fn step_fields(step: &Step) -> (&'static str, Vec<(&'static str, String)>) {
         Step::Check => ("Check", vec![]),
         Step::SnapshotCheck { back } => ("SnapshotCheck", vec![("back", back.to_string())]),
         Step::Damage(_) => ("Damage", vec![]),
+        Step::Read { kind, a, b } => (
+            "Read",
+            vec![
+                ("kind", kind.to_string()),
+                ("a", a.to_string()),
+                ("b", b.to_string()),
+            ],
+        ),
+        Step::Hold { release } => ("Hold", vec![("release", release.to_string())]),
         Step::EdgeCommit { key, edge } => (
             "EdgeCommit",
             vec![("key", key.to_string()), ("edge", edge.to_string())],

@@ -45,6 +45,18 @@ pub enum State {
     PurgeWithPitr,
     /// A compaction ran two or more catch-up rounds.
     CatchupTwoRounds,
+    /// `get` was checked against the model.
+    ReadGet,
+    /// `scan` over a range was checked against the model.
+    ReadScan,
+    /// `changes_since` was checked against the model.
+    ReadChangesSince,
+    /// `snapshot_at_seqno` found a header, checked against the history.
+    ReadSnapshotAtSeqno,
+    /// A snapshot was held across a compaction's switch and read after it.
+    HeldSnapshotAcrossSwitch,
+    /// Deletions deferred by a reader were retried and done.
+    DeferredUnlinkRetried,
     /// A crash struck with crash mode `mode` while the compactor was in
     /// `phase` (indices into [`CrashMode::ALL`] and [`PHASES`]).
     CrashIn {
@@ -86,6 +98,12 @@ impl State {
             State::RecoveryFellBack,
             State::PurgeWithPitr,
             State::CatchupTwoRounds,
+            State::ReadGet,
+            State::ReadScan,
+            State::ReadChangesSince,
+            State::ReadSnapshotAtSeqno,
+            State::HeldSnapshotAcrossSwitch,
+            State::DeferredUnlinkRetried,
         ];
         for mode in 0..CrashMode::ALL.len() as u8 {
             for phase in 0..PHASES.len() as u8 {
@@ -112,6 +130,12 @@ impl State {
             State::RecoveryFellBack => "recovery-fell-back".into(),
             State::PurgeWithPitr => "purge-with-pitr".into(),
             State::CatchupTwoRounds => "catchup-two-rounds".into(),
+            State::ReadGet => "read-get".into(),
+            State::ReadScan => "read-scan".into(),
+            State::ReadChangesSince => "read-changes-since".into(),
+            State::ReadSnapshotAtSeqno => "read-snapshot-at-seqno".into(),
+            State::HeldSnapshotAcrossSwitch => "held-snapshot-across-switch".into(),
+            State::DeferredUnlinkRetried => "deferred-unlink-retried".into(),
             State::CrashIn { mode, phase } => format!(
                 "crash:{}@{}",
                 CrashMode::ALL[usize::from(mode) % CrashMode::ALL.len()],
@@ -141,7 +165,7 @@ pub struct Reached {
 }
 
 /// States before the crash-mode x phase grid.
-const FIXED_STATES: u8 = 14;
+const FIXED_STATES: u8 = 20;
 
 impl State {
     /// The state's index in [`State::all`].
@@ -195,7 +219,10 @@ mod tests {
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len());
         assert!(names.contains(&"commit-on-block-boundary".to_string()));
-        assert_eq!(names.len(), 14 + CrashMode::ALL.len() * PHASES.len());
+        assert_eq!(
+            names.len(),
+            usize::from(FIXED_STATES) + CrashMode::ALL.len() * PHASES.len()
+        );
         assert!(names.len() <= 64, "a run's reached states are a u64");
         for (i, state) in State::all().into_iter().enumerate() {
             assert_eq!(usize::from(state.index()), i, "{}", state.name());

@@ -292,6 +292,11 @@ struct Runner<'a> {
     poisoned_by: Option<String>,
     /// Mutations queued and commits acknowledged: the compaction step bound.
     mutations: u64,
+    /// A snapshot a reader holds (`Step::Hold`), with the switches counted
+    /// when it was taken.
+    held: Option<(engine::Snapshot, u64)>,
+    /// Compactions switched so far.
+    switches: u64,
 }
 
 type StepResult = Result<(), Box<Failure>>;
@@ -334,6 +339,8 @@ impl<'a> Runner<'a> {
             partial_writes_seen: 0,
             poisoned_by: None,
             mutations: 0,
+            held: None,
+            switches: 0,
         }
     }
 
@@ -705,6 +712,9 @@ impl<'a> Runner<'a> {
             Step::Check => self.check_live(),
             Step::SnapshotCheck { back } => self.snapshot_check(back),
             Step::EdgeCommit { key, edge } => self.edge_commit(key, edge),
+            Step::Read { kind, a, b } => self.read(kind, a, b),
+            Step::Hold { release: false } => self.hold(),
+            Step::Hold { release: true } => self.release(),
             Step::Batch { count, first, len } => {
                 let c = &self.scenario.config;
                 for i in 0..batch_len(c, count) {
@@ -807,6 +817,163 @@ impl<'a> Runner<'a> {
         }
         store.set(key, &vec![b'x'; len]).ok()?;
         store.flush().ok()?.map(|info| info.data_end)
+    }
+
+    /// A read through a public read API, judged by the model: the last
+    /// acknowledged state (no flush is in flight between steps).
+    fn read(&mut self, kind: u8, a: u8, b: u8) -> StepResult {
+        use crate::reach::State as Reach;
+        use std::ops::Bound;
+        let store = self.store()?.clone();
+        let c = self.scenario.config.clone();
+        let before = self.watch.injected();
+        let tip = self.journal.model.tip_update_seq();
+        let at = |x: u8| tip * u64::from(x) / 255;
+        let state = |docs: Vec<engine::DocInfo>| -> oracle::State {
+            docs.into_iter()
+                .map(|d| {
+                    let doc = oracle::Doc {
+                        value: crate::extract::oracle_value(d.value),
+                        seqno: d.seqno,
+                        deleted: d.deleted,
+                    };
+                    (d.key, doc)
+                })
+                .collect()
+        };
+        let judged: engine::Result<Result<(), oracle::Divergence>> = (|| {
+            let model = &self.journal.model;
+            Ok(match kind % 4 {
+                0 => {
+                    let k = key_bytes(&c, u32::from(a));
+                    let found = state(store.get(&k)?.into_iter().collect());
+                    let purge = store.snapshot()?.header().purge_seq;
+                    self.journal.reached.mark(Reach::ReadGet);
+                    model.check_read("get", |x| x == k.as_slice(), &found, purge)
+                }
+                1 => {
+                    let (x, y) = (key_bytes(&c, u32::from(a)), key_bytes(&c, u32::from(b)));
+                    let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+                    let snap = store.snapshot()?;
+                    let found = state(snap.scan(Bound::Included(&lo), Bound::Excluded(&hi))?);
+                    self.journal.reached.mark(Reach::ReadScan);
+                    model.check_read(
+                        "scan",
+                        |k| lo.as_slice() <= k && k < hi.as_slice(),
+                        &found,
+                        snap.header().purge_seq,
+                    )
+                }
+                2 => {
+                    let snap = store.snapshot()?;
+                    let found: Vec<oracle::BySeqEntry> = snap
+                        .changes_since(at(a))?
+                        .into_iter()
+                        .map(|e| oracle::BySeqEntry {
+                            seqno: e.seqno,
+                            key: e.key,
+                            deleted: e.deleted,
+                        })
+                        .collect();
+                    self.journal.reached.mark(Reach::ReadChangesSince);
+                    model.check_changes_since(at(a), &found, snap.header().purge_seq)
+                }
+                _ => match store.snapshot_at_seqno(at(a))? {
+                    None => Ok(()),
+                    Some(snap) => {
+                        let header = crate::extract::recovered_header(&snap, |v, _| {
+                            crate::extract::oracle_value(v)
+                        })?;
+                        self.journal.reached.mark(Reach::ReadSnapshotAtSeqno);
+                        if header.update_seq > at(a) {
+                            Err(oracle::Divergence::from_read(format!(
+                                "snapshot_at_seqno({}) opened a header with update_seq {}",
+                                at(a),
+                                header.update_seq
+                            )))
+                        } else {
+                            model.check_committed_header(&header, 0, 1)
+                        }
+                    }
+                },
+            })
+        })();
+        match judged {
+            Ok(Ok(())) => {
+                self.checks += 1;
+                Ok(())
+            }
+            Ok(Err(d)) => Err(self.fail(FailureKind::Divergence, d.invariant, d.to_string())),
+            Err(e) if self.read_cut(&e, before) => Ok(()),
+            Err(e) => Err(self.fail(
+                FailureKind::Divergence,
+                HarnessCheck::Readable,
+                format!("a read failed with no fault to explain it: {e}"),
+            )),
+        }
+    }
+
+    /// A reader opens a snapshot and keeps it (and its file) open.
+    fn hold(&mut self) -> StepResult {
+        if self.held.is_some() {
+            return Ok(());
+        }
+        let before = self.watch.injected();
+        match self.store()?.snapshot() {
+            Ok(snap) => {
+                self.held = Some((snap, self.switches));
+                Ok(())
+            }
+            Err(e) if self.read_cut(&e, before) => Ok(()),
+            Err(e) => Err(self.fail(
+                FailureKind::Divergence,
+                HarnessCheck::Readable,
+                format!("opening a snapshot failed with no fault to explain it: {e}"),
+            )),
+        }
+    }
+
+    /// The reader reads its snapshot back (still exactly a committed state,
+    /// whatever compaction did meanwhile), lets it go, and the deletions it
+    /// deferred are retried.
+    fn release(&mut self) -> StepResult {
+        use crate::reach::State as Reach;
+        let Some((snap, switches)) = self.held.take() else {
+            return Ok(());
+        };
+        let before = self.watch.injected();
+        match crate::extract::recovered_header(&snap, |v, _| crate::extract::oracle_value(v)) {
+            Ok(header) => {
+                if let Err(d) = self.journal.model.check_committed_header(&header, 0, 1) {
+                    return Err(self.fail(FailureKind::Divergence, d.invariant, d.to_string()));
+                }
+                self.checks += 1;
+                if self.switches > switches {
+                    self.journal.reached.mark(Reach::HeldSnapshotAcrossSwitch);
+                }
+            }
+            Err(e) if self.read_cut(&e, before) => {}
+            Err(e) => {
+                return Err(self.fail(
+                    FailureKind::Divergence,
+                    HarnessCheck::Readable,
+                    format!("a held snapshot could not be read back: {e}"),
+                ))
+            }
+        }
+        drop(snap);
+        let before = self.watch.injected();
+        match self.store()?.retry_pending_deletions() {
+            Ok(0) => Ok(()),
+            Ok(_) => {
+                self.journal.reached.mark(Reach::DeferredUnlinkRetried);
+                Ok(())
+            }
+            Err(e) => match self.explain(&e, before) {
+                Some(_) => Ok(()),
+                None => Err(self.unexplained(Op::RetryDeletions, &e)),
+            },
+        }
     }
 
     fn arm(&mut self, trigger: CrashTrigger) {
@@ -1020,6 +1187,7 @@ impl<'a> Runner<'a> {
                     self.probe_liveness()?;
                 }
                 if switched_now {
+                    self.switches += 1;
                     self.emit(Event::CompactionSwitched { phase: after })?;
                 }
                 if let Progress::Done(report) = progress {
@@ -1243,6 +1411,7 @@ impl<'a> Runner<'a> {
     /// A process restart without a disk crash: drop the store (the queue is
     /// lost) and open again; the page cache, synced or not, stays as it is.
     fn restart(&mut self) -> StepResult {
+        self.held = None;
         self.compaction = None;
         self.store = None;
         self.poisoned_by = None;
@@ -1266,6 +1435,7 @@ impl<'a> Runner<'a> {
     }
 
     fn recover_from_crash(&mut self) -> StepResult {
+        self.held = None;
         let phase = self.compaction.take().map(|c| c.phase());
         self.store = None;
         let triggered = matches!(

@@ -266,6 +266,26 @@ pub enum Step {
         /// 0..=2.
         edge: u8,
     },
+    /// Read the running store through a public read API and compare with
+    /// the model's last acknowledged state: `kind` 0 `get(k{a})`, 1
+    /// `scan(k{a}..k{b})`, 2 `changes_since(tip * a / 255)`, 3
+    /// `snapshot_at_seqno(tip * a / 255)` (its state must be the committed
+    /// one at its update_seq).
+    Read {
+        /// 0..=3.
+        kind: u8,
+        /// First argument.
+        a: u8,
+        /// Second argument.
+        b: u8,
+    },
+    /// Open a snapshot and hold it (a reader keeping the file open across
+    /// compaction steps and the switch), or, with `release`, read it back,
+    /// drop it and retry the deletions it deferred.
+    Hold {
+        /// Release instead of take.
+        release: bool,
+    },
     /// Commit a batch: queue sets of batch keys (a key space of 4,096,
     /// starting at a position given by `first`) with values of length code
     /// `len` (`count` of them in the large profile, else
@@ -508,7 +528,8 @@ pub struct Scenario {
 /// Opcodes by weight: the first byte of a step picks `OPCODES[b % len]`.
 /// The first 32 are the original table (so a step written by `to_bytes`
 /// before the table grew reads back the same); the second half has the same
-/// mix with one set traded for a block-edge commit and one for a batch.
+/// mix with sets traded for a block-edge commit, a batch and a held
+/// snapshot, and a flush for a read.
 const OPCODES: [u8; 64] = [
     0, 0, 0, 0, 0, 0, 0, // set
     1, 1, // delete
@@ -527,11 +548,13 @@ const OPCODES: [u8; 64] = [
     14, // check
     16, // fault
     15, // snapshot check
-    0, 0, 0, 0, 0,  // set
+    0, 0, 0, 0,  // set
     17, // edge commit
     18, // batch
-    1, 1, // delete
-    2, 2, 2, 2, 2, // flush
+    20, // hold or release a snapshot
+    1, 1,  // delete
+    19, // read
+    2, 2, 2, 2, // flush
     3, 3, // tick
     4, // compact start
     5, 5, 5, // compact step
@@ -710,6 +733,14 @@ fn decode_step(b: &mut Bytes<'_>) -> Step {
             key: b.byte() % KEY_SPACE,
             edge: b.byte() % 3,
         },
+        19 => Step::Read {
+            kind: b.byte() % 4,
+            a: b.byte(),
+            b: b.byte(),
+        },
+        20 => Step::Hold {
+            release: b.byte() % 2 == 1,
+        },
         18 => Step::Batch {
             count: 1 + b.byte() % 255,
             first: b.byte(),
@@ -772,6 +803,8 @@ fn encode_step(step: &Step, out: &mut Vec<u8>) {
         Step::Check => out.push(opcode_byte(14)),
         Step::SnapshotCheck { back } => out.extend([opcode_byte(15), back % 32]),
         Step::EdgeCommit { key, edge } => out.extend([opcode_byte(17), key % KEY_SPACE, edge % 3]),
+        Step::Read { kind, a, b } => out.extend([opcode_byte(19), kind % 4, a, b]),
+        Step::Hold { release } => out.extend([opcode_byte(20), u8::from(release)]),
         Step::Batch { count, first, len } => out.extend([
             opcode_byte(18),
             count.saturating_sub(1) % 255,
@@ -856,6 +889,14 @@ impl fmt::Display for Step {
                     _ => "one byte into a block",
                 }
             ),
+            Step::Read { kind, a, b } => match kind % 4 {
+                0 => write!(f, "read get k{:02}", a % KEY_SPACE),
+                1 => write!(f, "read scan k{:02}..k{:02}", a % KEY_SPACE, b % KEY_SPACE),
+                2 => write!(f, "read changes since tip*{a}/255"),
+                _ => write!(f, "read snapshot at seqno tip*{a}/255"),
+            },
+            Step::Hold { release: false } => write!(f, "hold a snapshot"),
+            Step::Hold { release: true } => write!(f, "release the held snapshot"),
             Step::Batch { count, first, len } => {
                 write!(
                     f,

@@ -175,6 +175,12 @@ impl Template<'_> {
         }
         let arm_at = self.rng.gen_range(0..3);
         for round in 0..2 {
+            // A reader holding the old file across the switch: on Windows
+            // the unlink is refused and deferred until it lets go.
+            let hold = self.rng.gen_ratio(1, 2);
+            if hold {
+                out.push(Step::Hold { release: false });
+            }
             out.push(Step::CompactStart {
                 purge: self.rng.gen_range(0..4),
             });
@@ -200,6 +206,14 @@ impl Template<'_> {
             }
             out.push(Step::CompactFinish);
             self.batch(&mut out);
+            if hold {
+                out.push(Step::Read {
+                    kind: self.rng.gen_range(0..4),
+                    a: self.rng.gen(),
+                    b: self.rng.gen(),
+                });
+                out.push(Step::Hold { release: true });
+            }
         }
         if arm_at == 2 {
             out.push(Step::CrashNow);

@@ -810,6 +810,107 @@ pub(crate) fn check_committed_header(
     }
 }
 
+/// **reads-match** for `get` and `scan`: `found` equals `expected` (the
+/// last acknowledged state on the keys read), a tombstone at or below
+/// `purge_seq` optional.
+pub(crate) fn check_read(
+    what: &str,
+    expected: &State,
+    found: &State,
+    purge_seq: u64,
+) -> Result<(), Divergence> {
+    let deltas = diff_states(expected, found, purge_seq);
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let lines = deltas
+        .iter()
+        .map(|d| {
+            DiffLine::new(
+                format!("key {}", render_key(d.key)),
+                render_doc(d.expected),
+                render_doc(d.found),
+            )
+        })
+        .collect();
+    let detail = format!(
+        "{what} returned something other than the last acknowledged state ({} keys differ)",
+        deltas.len()
+    );
+    Err(Divergence::from_lines(
+        Invariant::ReadsMatch,
+        None,
+        detail,
+        lines,
+    ))
+}
+
+/// **reads-match** for `changes_since(since)`: exactly the entries of the
+/// last acknowledged state with seqno > `since`, one per key, in seqno
+/// order; a tombstone at or below `purge_seq` may be missing.
+pub(crate) fn check_changes_since(
+    since: u64,
+    state: &State,
+    found: &[BySeqEntry],
+    purge_seq: u64,
+) -> Result<(), Divergence> {
+    let mut expected: Vec<(u64, &Vec<u8>, bool)> = state
+        .iter()
+        .filter(|(_, d)| d.seqno > since)
+        .map(|(k, d)| (d.seqno, k, d.deleted))
+        .collect();
+    expected.sort();
+    let found_set: BTreeMap<u64, (&Vec<u8>, bool)> = found
+        .iter()
+        .map(|e| (e.seqno, (&e.key, e.deleted)))
+        .collect();
+    let mut lines = Vec::new();
+    for (seqno, key, deleted) in &expected {
+        match found_set.get(seqno) {
+            Some((k, del)) if *k == *key && *del == *deleted => {}
+            None if *deleted && *seqno <= purge_seq => {}
+            other => lines.push(DiffLine::new(
+                format!("seqno {seqno}"),
+                format!(
+                    "{} {}",
+                    render_key(key),
+                    if *deleted { "deleted" } else { "live" }
+                ),
+                other.map_or("absent".to_string(), |(k, del)| {
+                    format!(
+                        "{} {}",
+                        render_key(k),
+                        if *del { "deleted" } else { "live" }
+                    )
+                }),
+            )),
+        }
+    }
+    let known: BTreeSet<u64> = expected.iter().map(|(s, ..)| *s).collect();
+    for e in found.iter().filter(|e| !known.contains(&e.seqno)) {
+        lines.push(DiffLine::new(
+            format!("seqno {}", e.seqno),
+            "absent",
+            render_key(&e.key),
+        ));
+    }
+    if !found.windows(2).all(|w| w[0].seqno < w[1].seqno) {
+        lines.push(DiffLine::new("order", "rising seqnos", "out of order"));
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let detail = format!(
+        "changes_since({since}) is not the last acknowledged state's changes after seqno {since}"
+    );
+    Err(Divergence::from_lines(
+        Invariant::ReadsMatch,
+        None,
+        detail,
+        lines,
+    ))
+}
+
 // ---------------------------------------------------------------------------
 // Files and acknowledgements
 // ---------------------------------------------------------------------------

@@ -33,11 +33,12 @@ pub enum Invariant {
     PitrHistory,
     PitrWindows,
     SingleAuthority,
+    ReadsMatch,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 15] = [
+    pub const ALL: [Invariant; 16] = [
         Invariant::AtomicCommit,
         Invariant::Durability,
         Invariant::NoHoles,
@@ -53,6 +54,7 @@ impl Invariant {
         Invariant::PitrHistory,
         Invariant::PitrWindows,
         Invariant::SingleAuthority,
+        Invariant::ReadsMatch,
     ];
 
     /// The stable short name.
@@ -73,6 +75,7 @@ impl Invariant {
             Invariant::PitrHistory => "pitr-history",
             Invariant::PitrWindows => "pitr-windows",
             Invariant::SingleAuthority => "single-authority",
+            Invariant::ReadsMatch => "reads-match",
         }
     }
 
@@ -110,6 +113,9 @@ impl Invariant {
             }
             Invariant::PitrWindows => {
                 "PiTR keeps exactly the policy's headers: the last of each window since the cutoff's base"
+            }
+            Invariant::ReadsMatch => {
+                "every read API (get, scan, changes since) shows the last acknowledged state"
             }
             Invariant::SingleAuthority => {
                 "exactly one authoritative revision, and a .compact file never is one"
@@ -207,6 +213,12 @@ impl Divergence {
             diff,
             [expected_sha256, found_sha256],
         )
+    }
+
+    /// A read that returned something no committed state explains
+    /// (**reads-match**), said in one sentence.
+    pub fn from_read(detail: String) -> Divergence {
+        Divergence::from_lines(Invariant::ReadsMatch, None, detail, Vec::new())
     }
 
     /// A divergence about a header's state: digests of both header views.

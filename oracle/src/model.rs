@@ -386,6 +386,39 @@ impl Model {
         checks::check_committed_header(header, at, &self.history[..=self.acked])
     }
 
+    /// Decides a read of the running store (no crash since the last check,
+    /// no flush in flight): `found` is what `get` or `scan` returned for the
+    /// keys `in_range` selects (tombstones included) from a header whose
+    /// purge_seq is `purge_seq`. It must be the last acknowledged state on
+    /// those keys; a tombstone at or below `purge_seq` may be missing.
+    pub fn check_read(
+        &self,
+        what: &str,
+        in_range: impl Fn(&[u8]) -> bool,
+        found: &State,
+        purge_seq: u64,
+    ) -> Result<(), Divergence> {
+        let expected: State = self
+            .expected_state()
+            .iter()
+            .filter(|(k, _)| in_range(k))
+            .map(|(k, d)| (k.clone(), d.clone()))
+            .collect();
+        checks::check_read(what, &expected, found, purge_seq)
+    }
+
+    /// Decides `changes_since(since)` of the running store: the by-seq
+    /// entries with seqno > `since` of the last acknowledged state, in
+    /// seqno order, tombstones at or below `purge_seq` optional.
+    pub fn check_changes_since(
+        &self,
+        since: u64,
+        found: &[crate::types::BySeqEntry],
+        purge_seq: u64,
+    ) -> Result<(), Divergence> {
+        checks::check_changes_since(since, self.expected_state(), found, purge_seq)
+    }
+
     // -----------------------------------------------------------------------
     // What the harness may read
     // -----------------------------------------------------------------------

@@ -292,3 +292,34 @@ fn an_aborted_compaction_leaves_the_old_file() {
     s.crash();
     s.model.check(&s.file(&[2, 4])).unwrap();
 }
+
+/// Every read of the last acknowledged state passes: get, scan of a range,
+/// changes since any seqno.
+#[test]
+fn reads_of_the_acknowledged_state_pass() {
+    let s = common::basic();
+    let tip = s.at(4);
+    s.model
+        .check_read("scan", |_| true, &tip.docs, 0)
+        .expect("a full scan of the tip");
+    let c: oracle::State = tip
+        .docs
+        .iter()
+        .filter(|(k, _)| k.as_slice() == b"c")
+        .map(|(k, d)| (k.clone(), d.clone()))
+        .collect();
+    s.model
+        .check_read("get", |k| k == b"c", &c, 0)
+        .expect("a get of the tip");
+    for since in 0..=4 {
+        let found: Vec<_> = tip
+            .by_seq
+            .iter()
+            .filter(|e| e.seqno > since)
+            .cloned()
+            .collect();
+        s.model
+            .check_changes_since(since, &found, 0)
+            .unwrap_or_else(|d| panic!("changes since {since}:\n{d}"));
+    }
+}

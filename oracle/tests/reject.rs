@@ -319,6 +319,40 @@ fn switch_undone_by_the_crash() -> Divergence {
 
 type Scenario = (&'static str, fn() -> Divergence, Invariant);
 
+// --- reads ---------------------------------------------------------------
+
+/// A get that returns an older version of a key.
+fn stale_get() -> Divergence {
+    let s = basic();
+    let mut found = s.at(4).docs;
+    found.insert(key("c"), Doc::live("0", 1));
+    let found = found.into_iter().filter(|(k, _)| *k == key("c")).collect();
+    s.model
+        .check_read("get", |k| k == key("c").as_slice(), &found, 0)
+        .expect_err("a stale get must be rejected")
+}
+
+/// A scan that misses a key the last acknowledged state has.
+fn scan_misses_a_key() -> Divergence {
+    let s = basic();
+    let mut found = s.at(4).docs;
+    found.remove(&key("b"));
+    s.model
+        .check_read("scan", |_| true, &found, 0)
+        .expect_err("a scan missing a key must be rejected")
+}
+
+/// changes_since that leaves out the newest change.
+fn changes_since_misses_the_newest() -> Divergence {
+    let s = basic();
+    let mut found = s.at(4).by_seq;
+    found.retain(|e| e.seqno > 2);
+    found.pop();
+    s.model
+        .check_changes_since(2, &found, 0)
+        .expect_err("missing the newest change must be rejected")
+}
+
 const SCENARIOS: &[Scenario] = &[
     ("lost_acked_flush", lost_acked_flush, Invariant::Durability),
     ("lost_store", lost_store, Invariant::Durability),
@@ -460,6 +494,17 @@ const SCENARIOS: &[Scenario] = &[
         "switch_undone_by_the_crash",
         switch_undone_by_the_crash,
         Invariant::SingleAuthority,
+    ),
+    ("stale_get", stale_get, Invariant::ReadsMatch),
+    (
+        "scan_misses_a_key",
+        scan_misses_a_key,
+        Invariant::ReadsMatch,
+    ),
+    (
+        "changes_since_misses_the_newest",
+        changes_since_misses_the_newest,
+        Invariant::ReadsMatch,
     ),
 ];
 
