@@ -147,6 +147,11 @@ pub(crate) fn apply_op(image: &mut Vec<u8>, op: &FileOp) {
 
 fn write_at(image: &mut Vec<u8>, start: usize, bytes: &[u8]) {
     let end = start + bytes.len();
+    if start == image.len() {
+        // An append (nearly every write): no zero fill first.
+        image.extend_from_slice(bytes);
+        return;
+    }
     if image.len() < end {
         image.resize(end, 0);
     }
@@ -242,7 +247,16 @@ pub(crate) fn file_image<R: Rng + ?Sized>(
     stats: &mut TearStats,
     rng: &mut R,
 ) -> Vec<u8> {
-    let mut image = durable.to_vec();
+    // Room for every pending write up front: no reallocation while applying.
+    let room = pending
+        .iter()
+        .map(|op| match op {
+            FileOp::Write { offset, bytes } => *offset as usize + bytes.len(),
+            FileOp::SetLen { len } => *len as usize,
+        })
+        .fold(durable.len(), usize::max);
+    let mut image = Vec::with_capacity(room);
+    image.extend_from_slice(durable);
     match mode {
         CrashMode::DropUnsynced => {}
         CrashMode::KeepAll => pending.iter().for_each(|op| apply_op(&mut image, op)),

@@ -3,6 +3,7 @@
 //! image, recover (crashing again during recovery when the scenario says
 //! so), `verify` every header, and let the oracle judge what came back.
 
+use crate::extract::extract_cached;
 pub use crate::extract::{extract, extract_headers};
 pub use crate::failure::{replay_command, Failure, FailureKind};
 use crate::failure::{Check, HarnessCheck, Op};
@@ -264,6 +265,8 @@ struct Runner<'a> {
     poisoned_by: Option<String>,
     /// Mutations queued and commits acknowledged: the compaction step bound.
     mutations: u64,
+    /// Verified header walks whose bytes are unchanged (`extract`'s doc).
+    extract_cache: crate::extract::ExtractCache,
 }
 
 type StepResult = Result<(), Box<Failure>>;
@@ -306,6 +309,7 @@ impl<'a> Runner<'a> {
             partial_writes_seen: 0,
             poisoned_by: None,
             mutations: 0,
+            extract_cache: Default::default(),
         }
     }
 
@@ -1109,7 +1113,8 @@ impl<'a> Runner<'a> {
         // while running, a `.compact` file or a not yet unlinked old revision
         // is normal.
         let before = self.watch.injected();
-        let mut extracted = extract(&store, &self.sim, after_crash);
+        let cache = Some(&mut self.extract_cache);
+        let mut extracted = extract_cached(&store, &self.sim, after_crash, cache);
         if after_crash {
             if let Err(e) = &extracted {
                 if self.read_cut(e, before) {
@@ -1117,7 +1122,8 @@ impl<'a> Runner<'a> {
                     // remaps the bad sectors (bytes intact) and reads again.
                     self.sim.clear_latent_sector_errors();
                     self.sim.set_faults(base_faults(&self.scenario.config));
-                    extracted = extract(&store, &self.sim, after_crash);
+                    let cache = Some(&mut self.extract_cache);
+                    extracted = extract_cached(&store, &self.sim, after_crash, cache);
                 }
             }
         }
