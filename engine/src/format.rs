@@ -595,6 +595,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A length-prefixed byte string, as its range in the reader's bytes.
+    pub(crate) fn bytes_range(&mut self) -> Result<std::ops::Range<usize>> {
+        let len = self.u32()? as usize;
+        let start = self.at;
+        self.take(len)?;
+        Ok(start..self.at)
+    }
+
     pub(crate) fn bytes(&mut self) -> Result<Vec<u8>> {
         let len = self.u32()? as usize;
         Ok(self.take(len)?.to_vec())

@@ -275,32 +275,35 @@ fn difference(old: &[u8], new: &[u8]) -> Option<u64> {
 }
 
 impl FileState {
-    /// Replace the visible and the durable bytes with a crash image, noting
-    /// a change unless the old visible bytes are a prefix of it. Both keep
-    /// their allocations (files grow by appends: no reallocation per crash).
-    fn set_image(&mut self, image: &[u8]) {
-        self.note_difference(image);
-        self.visible.clear();
-        self.visible.extend_from_slice(image);
-        self.durable.clear();
-        self.durable.extend_from_slice(image);
+    /// Replace the visible and the durable bytes with a crash image (built
+    /// in the old durable bytes' allocation), noting a change unless the old
+    /// visible bytes are a prefix of it.
+    fn set_image(&mut self, image: Vec<u8>) {
+        // Only the bytes past the first difference are copied.
+        let keep = match difference(&self.visible, &image) {
+            Some(at) => {
+                self.changes.push(at);
+                at as usize
+            }
+            None => self.visible.len(),
+        };
+        self.visible.truncate(keep);
+        self.visible.extend_from_slice(&image[keep..]);
+        self.durable = image;
     }
 
     /// The visible bytes become the durable ones (a failed fsync that drops
     /// the dirty pages).
     fn revert_to_durable(&mut self) {
-        if let Some(at) = difference(&self.visible, &self.durable) {
-            self.changes.push(at);
-        }
-        self.visible.clear();
-        self.visible.extend_from_slice(&self.durable);
-    }
-
-    /// Note the change from `visible` to `new`, if any (see `changes`).
-    fn note_difference(&mut self, new: &[u8]) {
-        if let Some(at) = difference(&self.visible, new) {
-            self.changes.push(at);
-        }
+        let keep = match difference(&self.visible, &self.durable) {
+            Some(at) => {
+                self.changes.push(at);
+                at as usize
+            }
+            None => self.visible.len(),
+        };
+        self.visible.truncate(keep);
+        self.visible.extend_from_slice(&self.durable[keep..]);
     }
 
     /// Note a write of `bytes` at `offset` before it is applied.
@@ -977,13 +980,14 @@ impl State {
         let whole = self.faults.no_power_safe_overwrite;
         let mut stats = TearStats::default();
         for f in self.files.values_mut() {
-            let image = crash::file_image(&f.durable, &f.pending, mode, whole, &mut stats, rng);
+            let durable = std::mem::take(&mut f.durable);
+            let image = crash::file_image(durable, &f.pending, mode, whole, &mut stats, rng);
             f.pending.clear();
             // A power loss empties the page cache: kept failed pages are gone.
             f.failed_pages.clear();
             let sectors = (image.len() as u64).div_ceil(SECTOR_BYTES);
             f.bad_sectors.retain(|s| *s < sectors);
-            f.set_image(&image);
+            f.set_image(image);
         }
         for _ in 0..stats.whole_sectors {
             self.coverage.injected_fault(FaultKind::TearWholeSector);

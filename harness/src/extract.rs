@@ -25,13 +25,16 @@
 //! logged and skipped). Files whose file system cannot tell (`StdVfs`)
 //! are never cached.
 
-use crate::runner::DB_DIR;
 use engine::layout::BLOCK_BYTES;
 use engine::{Header, Store};
 use failpoints::SimVfs;
 use oracle::{RecoveredHeader, RecoveredStore};
 use std::collections::HashMap;
 use std::path::Path;
+
+/// The store's directory on the simulated disk (here, not in `runner`,
+/// which uses this module: no module cycle).
+pub const DB_DIR: &str = "/db";
 
 /// What one verifying walk of a header returned (the header's own fields
 /// are read afresh each time).

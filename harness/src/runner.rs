@@ -25,8 +25,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The store's directory on the simulated disk.
-pub const DB_DIR: &str = "/db";
+pub use crate::extract::DB_DIR;
 /// The store's name.
 pub const DB_NAME: &str = "db";
 /// Compaction steps a `CompactFinish` may take before it is a hang.
