@@ -54,7 +54,7 @@ pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// The fuzz build's flags when neither the environment's nor
 /// [`LIMITS_FILE`]'s `FUZZ_BUILD_FLAGS` says otherwise (a test keeps the
 /// two equal).
-pub const FUZZ_BUILD_FLAGS: &str = "-O --debug-assertions --sanitizer none";
+pub const FUZZ_BUILD_FLAGS: &str = "-O --debug-assertions --sanitizer none --no-trace-compares";
 /// The file holding libFuzzer's per-input limits (also sourced by
 /// `ci/fuzz-smoke.sh` and `.clusterfuzzlite/build.sh`).
 pub const LIMITS_FILE: &str = "ci/fuzz-limits.sh";
