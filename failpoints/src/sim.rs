@@ -61,6 +61,14 @@
 //! All randomness comes from the disk's seed through ChaCha8: stream 0 for
 //! fault rates, stream `1 + k` for the image of the `k`-th crash. The same
 //! seed and the same sequence of calls give byte-identical images.
+//!
+//! # Change tracking
+//! Each file also notes every change to bytes it already held (a write
+//! that changes one, a truncation, a failed fsync that reverts pages, every
+//! crash image, a bit flip; appends are not changes), so that
+//! `VfsFile::version` and `unchanged_prefix` tell a cache exactly how far a
+//! file is unchanged since it read it (`harness::extract`). Noting is not an
+//! I/O call: it draws no fault and counts nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

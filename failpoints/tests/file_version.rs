@@ -2,7 +2,7 @@
 //! change to bytes a file already held is noted, appends are not, and the
 //! unchanged prefix is exact (the extract cache's soundness rests on it).
 
-use engine::vfs::{OpenMode, Vfs};
+use engine::vfs::OpenMode;
 use failpoints::{CrashMode, SimVfs};
 use std::path::Path;
 
