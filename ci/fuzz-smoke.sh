@@ -5,7 +5,10 @@
 #   ci/fuzz-smoke.sh [--time SECS] [--sanitizer address|none] [TARGET...]
 #
 # --time SECS      libFuzzer -max_total_time per target (default 30)
-# --sanitizer S    passed to cargo fuzz build/run (default: cargo-fuzz's, address)
+# --sanitizer S    build with cargo-fuzz's defaults and this sanitizer
+#                  (address: what cargo fuzz run does by default) instead of
+#                  the campaign's build (FUZZ_BUILD_FLAGS in ci/fuzz-limits.sh,
+#                  or the environment's FUZZ_BUILD_FLAGS)
 # TARGET...        only these targets (default: every target in fuzz/Cargo.toml)
 #
 # Installs what is missing: the nightly toolchain (rustup) and cargo-fuzz
@@ -16,8 +19,10 @@
 # Set CRASHFUZZ_MUTANT=<seeded bug> to run with a seeded bug switched on (the
 # run is then expected to fail).
 set -euo pipefail
+env_build_flags=${FUZZ_BUILD_FLAGS-}
 # shellcheck source=ci/fuzz-limits.sh
 . "$(dirname "$0")/fuzz-limits.sh"
+[ -n "$env_build_flags" ] && FUZZ_BUILD_FLAGS=$env_build_flags
 cd "$(dirname "$0")/../fuzz"
 
 time_secs=30
@@ -29,7 +34,7 @@ while [ $# -gt 0 ]; do
     --time=*) time_secs="${1#--time=}"; shift ;;
     --sanitizer) sanitizer=(--sanitizer "$2"); shift 2 ;;
     --sanitizer=*) sanitizer=(--sanitizer "${1#--sanitizer=}"); shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz-smoke: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -50,8 +55,16 @@ if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo fuzz list)
 fi
 
-echo "== building ${targets[*]}"
-cargo +nightly fuzz build "${sanitizer[@]}"
+# The same flags for build and run (cargo fuzz run rebuilds otherwise).
+if [ ${#sanitizer[@]} -eq 0 ]; then
+  read -r -a build_flags <<<"$FUZZ_BUILD_FLAGS"
+  build_name="campaign build ($FUZZ_BUILD_FLAGS)"
+else
+  build_flags=("${sanitizer[@]}")
+  build_name="cargo-fuzz defaults, sanitizer ${sanitizer[1]}"
+fi
+echo "== building ${targets[*]}: $build_name"
+cargo +nightly fuzz build "${build_flags[@]}"
 
 failed=()
 rows=()
@@ -65,7 +78,7 @@ for t in "${targets[@]}"; do
   seeds=()
   [ -d "seeds/$t" ] && seeds=("seeds/$t")
   status=0
-  cargo +nightly fuzz run "${sanitizer[@]}" "$t" "corpus/$t" "${seeds[@]}" -- \
+  cargo +nightly fuzz run "${build_flags[@]}" "$t" "corpus/$t" "${seeds[@]}" -- \
     -max_total_time="$time_secs" -timeout="$FUZZ_TIMEOUT_SECS" \
     -rss_limit_mb="$FUZZ_RSS_LIMIT_MB" -print_final_stats=1 "${dict[@]}" \
     >"$logs/$t.log" 2>&1 || status=$?
@@ -90,7 +103,7 @@ for t in "${targets[@]}"; do
 done
 
 echo
-echo "fuzz smoke, ${time_secs}s per target, sanitizer ${sanitizer[1]:-address}:"
+echo "fuzz smoke, ${time_secs}s per target, $build_name:"
 echo
 echo "| target | executions | exec/s | coverage (edges) |"
 echo "|---|---|---|---|"

@@ -51,8 +51,10 @@ use std::time::{Duration, Instant, SystemTime};
 pub const CANARY: &str = "header-before-data-sync";
 /// cargo-fuzz's version when it has to be installed.
 pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
-/// The fuzz build's flags unless `FUZZ_BUILD_FLAGS` says otherwise.
-pub const FUZZ_BUILD_FLAGS: &str = "-O --debug-assertions --sanitizer none";
+/// The fuzz build's flags when neither the environment's nor
+/// [`LIMITS_FILE`]'s `FUZZ_BUILD_FLAGS` says otherwise (a test keeps the
+/// two equal).
+pub const FUZZ_BUILD_FLAGS: &str = "-O --debug-assertions --sanitizer none --no-trace-compares";
 /// The file holding libFuzzer's per-input limits (also sourced by
 /// `ci/fuzz-smoke.sh` and `.clusterfuzzlite/build.sh`).
 pub const LIMITS_FILE: &str = "ci/fuzz-limits.sh";
@@ -154,6 +156,15 @@ pub fn parse_limits(text: &str) -> Result<Limits, String> {
         timeout_secs: get("FUZZ_TIMEOUT_SECS")?,
         rss_limit_mb: get("FUZZ_RSS_LIMIT_MB")?,
     })
+}
+
+/// `FUZZ_BUILD_FLAGS=` of [`LIMITS_FILE`] under `root` (quotes removed):
+/// the one place the fuzz build is set, shared with `ci/fuzz-smoke.sh`.
+pub fn build_flags_in(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(root.join(LIMITS_FILE)).ok()?;
+    let values = crate::report::parse_key_values(&text);
+    let flags = values.get("FUZZ_BUILD_FLAGS")?.trim_matches(['"', '\'']);
+    (!flags.trim().is_empty()).then(|| flags.trim().to_string())
 }
 
 /// A campaign, resolved from its arguments and the environment.
@@ -312,7 +323,9 @@ pub fn plan(args: &CampaignArgs, env: &dyn Fn(&str) -> Option<String>) -> Result
         build: !args.no_build,
         budget: args.budget,
         jobs,
-        fuzz_build_flags: env("FUZZ_BUILD_FLAGS").unwrap_or_else(|| FUZZ_BUILD_FLAGS.into()),
+        fuzz_build_flags: env("FUZZ_BUILD_FLAGS")
+            .or_else(|| build_flags_in(&root))
+            .unwrap_or_else(|| FUZZ_BUILD_FLAGS.into()),
         cargo_target: absolute(&cargo_target.unwrap_or_else(|| root.join("target"))),
         fuzz_target_dir: absolute(&fuzz_target_dir),
         root,
@@ -1613,10 +1626,11 @@ mod tests {
             })
         );
         assert!(parse_limits("FUZZ_TIMEOUT_SECS=30\n").is_err());
-        // The repository's own file parses.
+        // The repository's own file parses, and sets the fuzz build.
         let root = find_root(Path::new(env!("CARGO_MANIFEST_DIR")));
         let own = std::fs::read_to_string(root.join(LIMITS_FILE)).unwrap();
         assert!(parse_limits(&own).is_ok());
+        assert_eq!(build_flags_in(&root).as_deref(), Some(FUZZ_BUILD_FLAGS));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use crate::error::{Error, Result};
 use crate::format::{put_bytes, put_reduce, AppendFile, ChunkSource, NodePtr, Reader, Reduce};
 use std::cmp::Ordering;
-use std::ops::Bound;
+use std::ops::{Bound, Range};
 
 const LEAF: u8 = 0;
 const INTERIOR: u8 = 1;
@@ -103,6 +103,75 @@ fn read_node(src: &dyn ChunkSource, ptr: NodePtr) -> Result<Node> {
     };
     r.finish()?;
     Ok(node)
+}
+
+/// A node decoded in place for the read-only walks: keys and values are
+/// ranges of the chunk's bytes (one allocation for the entries, none per
+/// key or value). Decoding accepts and rejects exactly what [`read_node`]
+/// does.
+struct NodeView {
+    bytes: Vec<u8>,
+    leaf: bool,
+    /// Leaf: (key, value); interior: (separator key, empty).
+    entries: Vec<(Range<usize>, Range<usize>)>,
+    /// Interior only: the children, in entry order.
+    children: Vec<NodePtr>,
+}
+
+impl NodeView {
+    fn key(&self, i: usize) -> &[u8] {
+        &self.bytes[self.entries[i].0.clone()]
+    }
+
+    fn value(&self, i: usize) -> &[u8] {
+        &self.bytes[self.entries[i].1.clone()]
+    }
+}
+
+fn read_node_view(src: &dyn ChunkSource, ptr: NodePtr) -> Result<NodeView> {
+    let bytes = src.chunk(ptr.pos)?;
+    let mut r = Reader::new(&bytes, ptr.pos, "tree node");
+    let kind = r.u8()?;
+    let count = r.u32()? as usize;
+    if count == 0 {
+        return Err(r.corrupt("empty node".into()));
+    }
+    let mut entries = Vec::with_capacity(count.min(4096));
+    let mut children = Vec::new();
+    let leaf = match kind {
+        LEAF => {
+            for _ in 0..count {
+                let key = r.bytes_range()?;
+                let value = r.bytes_range()?;
+                entries.push((key, value));
+            }
+            true
+        }
+        INTERIOR => {
+            children.reserve(count.min(4096));
+            for _ in 0..count {
+                let key = r.bytes_range()?;
+                let pos = r.u64()?;
+                if pos >= ptr.pos {
+                    return Err(r.corrupt(format!("child at {pos} not below its parent")));
+                }
+                children.push(NodePtr {
+                    pos,
+                    reduce: r.reduce()?,
+                });
+                entries.push((key, 0..0));
+            }
+            false
+        }
+        other => return Err(r.corrupt(format!("node kind {other}"))),
+    };
+    r.finish()?;
+    Ok(NodeView {
+        bytes,
+        leaf,
+        entries,
+        children,
+    })
 }
 
 /// A walk deeper than [`MAX_DEPTH`] can only come from a damaged file.
@@ -341,7 +410,8 @@ impl Tree {
             return Ok(Reduce::default());
         };
         let mut prev: Option<Vec<u8>> = None;
-        let (reduce, _) = self.verify_node(src, root, &mut prev, visit, 0)?;
+        let mut last = Vec::new();
+        let reduce = self.verify_node(src, root, &mut prev, &mut last, visit, 0)?;
         if reduce != root.reduce {
             return Err(Error::Verify(format!(
                 "root reduce {:?} differs from recount {reduce:?}",
@@ -351,54 +421,59 @@ impl Tree {
         Ok(reduce)
     }
 
+    /// Verify the subtree at `ptr`; its last key is left in `last`.
     fn verify_node(
         &self,
         src: &dyn ChunkSource,
         ptr: NodePtr,
         prev: &mut Option<Vec<u8>>,
+        last: &mut Vec<u8>,
         visit: &mut Visit<'_, ()>,
         depth: usize,
-    ) -> Result<(Reduce, Vec<u8>)> {
+    ) -> Result<Reduce> {
         check_depth(depth, ptr)?;
-        match read_node(src, ptr)? {
-            Node::Leaf(entries) => {
-                for (k, v) in &entries {
-                    if prev.as_ref().is_some_and(|p| p.as_slice() >= k.as_slice()) {
-                        return Err(Error::Verify(format!(
-                            "keys out of order in leaf at {}",
-                            ptr.pos
-                        )));
-                    }
-                    *prev = Some(k.clone());
-                    visit(k, v)?;
+        let node = read_node_view(src, ptr)?;
+        if node.leaf {
+            let mut sum = Reduce::default();
+            for i in 0..node.entries.len() {
+                let (k, v) = (node.key(i), node.value(i));
+                if prev.as_ref().is_some_and(|p| p.as_slice() >= k) {
+                    return Err(Error::Verify(format!(
+                        "keys out of order in leaf at {}",
+                        ptr.pos
+                    )));
                 }
-                let last = entries[entries.len() - 1].0.clone();
-                Ok((self.leaf_sum(&entries)?, last))
+                let p = prev.get_or_insert_with(Vec::new);
+                p.clear();
+                p.extend_from_slice(k);
+                visit(k, v)?;
             }
-            Node::Interior(children) => {
-                let mut sum = Reduce::default();
-                let mut last_key = Vec::new();
-                for (last, child) in &children {
-                    let (reduce, max_key) =
-                        self.verify_node(src, *child, prev, visit, depth + 1)?;
-                    if reduce != child.reduce {
-                        return Err(Error::Verify(format!(
-                            "reduce of node at {} is {:?}, recount {reduce:?}",
-                            child.pos, child.reduce
-                        )));
-                    }
-                    if max_key != *last {
-                        return Err(Error::Verify(format!(
-                            "separator key of node at {} is not its last key",
-                            child.pos
-                        )));
-                    }
-                    sum = sum + reduce;
-                    last_key = max_key;
-                }
-                Ok((sum, last_key))
+            // Summed after every visit, as errors were always ordered.
+            for i in 0..node.entries.len() {
+                sum = sum + (self.leaf_reduce)(node.key(i), node.value(i))?;
             }
+            last.clear();
+            last.extend_from_slice(node.key(node.entries.len() - 1));
+            return Ok(sum);
         }
+        let mut sum = Reduce::default();
+        for (i, child) in node.children.iter().enumerate() {
+            let reduce = self.verify_node(src, *child, prev, last, visit, depth + 1)?;
+            if reduce != child.reduce {
+                return Err(Error::Verify(format!(
+                    "reduce of node at {} is {:?}, recount {reduce:?}",
+                    child.pos, child.reduce
+                )));
+            }
+            if last.as_slice() != node.key(i) {
+                return Err(Error::Verify(format!(
+                    "separator key of node at {} is not its last key",
+                    child.pos
+                )));
+            }
+            sum = sum + reduce;
+        }
+        Ok(sum)
     }
 }
 

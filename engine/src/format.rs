@@ -67,7 +67,7 @@ pub struct NodePtr {
 }
 
 /// A commit header.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Header {
     /// Highest seqno in this commit.
     pub update_seq: u64,
@@ -181,6 +181,14 @@ fn raw_span(pos: u64, logical: u64) -> Result<u64> {
         left -= take;
     }
     Ok(pos - start)
+}
+
+/// The raw offset just past a chunk of `payload_bytes` starting at `pos`
+/// (prefix, payload and the block markers inside): every byte
+/// [`read_chunk`] reads for it lies below.
+pub(crate) fn chunk_end(pos: u64, payload_bytes: u64) -> Result<u64> {
+    let span = raw_span(pos, CHUNK_PREFIX_BYTES as u64 + payload_bytes)?;
+    Ok(pos.saturating_add(span))
 }
 
 /// Read `len` logical bytes starting at raw offset `pos`, skipping the marker
@@ -589,6 +597,14 @@ impl<'a> Reader<'a> {
             1 => Ok(true),
             other => Err(self.corrupt(format!("flag byte {other}"))),
         }
+    }
+
+    /// A length-prefixed byte string, as its range in the reader's bytes.
+    pub(crate) fn bytes_range(&mut self) -> Result<std::ops::Range<usize>> {
+        let len = self.u32()? as usize;
+        let start = self.at;
+        self.take(len)?;
+        Ok(start..self.at)
     }
 
     pub(crate) fn bytes(&mut self) -> Result<Vec<u8>> {

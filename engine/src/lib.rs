@@ -52,4 +52,4 @@ pub use types::{
     BackgroundEvent, BackgroundObserver, BackgroundReport, CommitInfo, CompactionOptions,
     CompactionReport, FlushStart, HeaderInfo, ObserverHandle, OpenReport, Phase, Progress, Stats,
 };
-pub use vfs::{is_file_busy, OpenMode, StdVfs, Vfs, VfsFile};
+pub use vfs::{is_file_busy, FileVersion, OpenMode, StdVfs, Vfs, VfsFile};

@@ -44,6 +44,10 @@ pub struct VerifyReport {
     pub by_seq_entries: u64,
     /// Local documents.
     pub local_docs: u64,
+    /// Every byte the walk read lies below this offset: the header's block
+    /// (its roots, and so every node, lie below it) and every body. A cache
+    /// of the walk's result stays exact while these bytes are unchanged.
+    pub extent: u64,
 }
 
 impl Snapshot {
@@ -207,8 +211,14 @@ impl Snapshot {
                 )));
             }
         }
+        let mut extent = self
+            .pos
+            .map_or(0, |pos| pos.saturating_add(format::BLOCK_BYTES));
         let mut docs = Vec::with_capacity(ids.len());
         for (key, id) in &ids {
+            if !id.deleted && id.body_len > 0 {
+                extent = extent.max(format::chunk_end(id.body_pos, u64::from(id.body_len))?);
+            }
             docs.push(self.load(key.clone(), *id)?);
         }
         let mut seqs: BTreeMap<Vec<u8>, (u64, SeqValue)> = BTreeMap::new();
@@ -290,6 +300,7 @@ impl Snapshot {
             bytes: id_reduce.bytes,
             by_seq_entries,
             local_docs,
+            extent,
         };
         Ok((
             report,

@@ -32,7 +32,7 @@ use crate::recovery::{self, Recovered};
 use crate::snapshot::Snapshot;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use crate::types::{CommitInfo, HeaderInfo, OpenReport, Stats};
-use crate::vfs::{is_file_busy, OpenMode, Vfs};
+use crate::vfs::{is_file_busy, FileVersion, OpenMode, Vfs};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
@@ -441,6 +441,20 @@ impl Store {
             out.push(HeaderInfo { pos, header });
         }
         Ok(out)
+    }
+
+    /// The current file's identity and change generation (see
+    /// [`crate::vfs::FileVersion`]); `None` on a file system that cannot
+    /// tell. For caches of what was read through [`Store::headers`] and
+    /// [`Store::snapshot_at_header`].
+    pub fn file_version(&self) -> Result<Option<FileVersion>> {
+        Ok(self.inner.lock()?.out.file().version())
+    }
+
+    /// How many leading bytes of the current file are unchanged since
+    /// `generation` of [`Store::file_version`]; `None` when unknown.
+    pub fn unchanged_prefix(&self, generation: u64) -> Result<Option<u64>> {
+        Ok(self.inner.lock()?.out.file().unchanged_prefix(generation))
     }
 
     /// A snapshot of the header at `pos` in the current file.

@@ -61,6 +61,34 @@ pub trait VfsFile: Send + Sync + fmt::Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Make every write and length change of this file durable (fsync).
     fn sync(&self) -> io::Result<()>;
+    /// The file's identity and change generation, for a cache of what was
+    /// read from it; `None` (the default, and [`StdVfs`]'s answer) when the
+    /// file system cannot tell. Not an I/O call: no fault, no count.
+    fn version(&self) -> Option<FileVersion> {
+        None
+    }
+    /// How many leading bytes of the file are the same now as they were at
+    /// `generation` (of [`VfsFile::version`]); `None` when unknown. Not an
+    /// I/O call.
+    fn unchanged_prefix(&self, generation: u64) -> Option<u64> {
+        let _ = generation;
+        None
+    }
+}
+
+/// A file's identity and change generation ([`VfsFile::version`]). Whatever
+/// was read from the first [`VfsFile::unchanged_prefix`]`(generation)` bytes
+/// of the file `file` at `generation` reads the same now: a cache of
+/// decoded bytes keyed by it is exact, not a heuristic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileVersion {
+    /// The file itself (not its name): the same across renames and crashes,
+    /// never reused for another file.
+    pub file: u64,
+    /// Bumped by every change to bytes the file already held: a write that
+    /// changes one, a truncation, a crash image or a failed fsync that
+    /// drops or alters some. Appends leave it as it is.
+    pub generation: u64,
 }
 
 /// A file system: files by path plus the directory operations the engine needs.

@@ -147,6 +147,11 @@ pub(crate) fn apply_op(image: &mut Vec<u8>, op: &FileOp) {
 
 fn write_at(image: &mut Vec<u8>, start: usize, bytes: &[u8]) {
     let end = start + bytes.len();
+    if start == image.len() {
+        // An append (nearly every write): no zero fill first.
+        image.extend_from_slice(bytes);
+        return;
+    }
     if image.len() < end {
         image.resize(end, 0);
     }
@@ -235,14 +240,24 @@ fn subset_reordered<'a, R: Rng + ?Sized>(pending: &'a [FileOp], rng: &mut R) -> 
 /// A file's bytes after a crash in `mode`, from its durable bytes and the
 /// operations logged since its last successful sync.
 pub(crate) fn file_image<R: Rng + ?Sized>(
-    durable: &[u8],
+    durable: Vec<u8>,
     pending: &[FileOp],
     mode: CrashMode,
     whole: Option<TearUnit>,
     stats: &mut TearStats,
     rng: &mut R,
 ) -> Vec<u8> {
-    let mut image = durable.to_vec();
+    // Room for every pending write up front: no reallocation while applying.
+    let room = pending
+        .iter()
+        .map(|op| match op {
+            FileOp::Write { offset, bytes } => *offset as usize + bytes.len(),
+            FileOp::SetLen { len } => *len as usize,
+        })
+        .fold(durable.len(), usize::max);
+    // Built in place from the durable bytes (no copy of the file).
+    let mut image = durable;
+    image.reserve(room - image.len());
     match mode {
         CrashMode::DropUnsynced => {}
         CrashMode::KeepAll => pending.iter().for_each(|op| apply_op(&mut image, op)),
@@ -317,7 +332,7 @@ mod tests {
             for fill in [TornFill::Old, TornFill::Zero, TornFill::Garbage] {
                 let mut stats = TearStats::default();
                 let mode = CrashMode::Torn { fill };
-                let image = file_image(&durable, &pending, mode, None, &mut stats, &mut rng);
+                let image = file_image(durable.clone(), &pending, mode, None, &mut stats, &mut rng);
                 assert!(image[..100].iter().all(|&b| b == b'D'));
                 assert!(image.len() == 100 || image.len() == 1100);
                 assert_eq!(stats, TearStats::default());
@@ -343,7 +358,14 @@ mod tests {
                 let mode = CrashMode::Torn {
                     fill: TornFill::Zero,
                 };
-                let image = file_image(&durable, &pending, mode, Some(unit), &mut stats, &mut rng);
+                let image = file_image(
+                    durable.clone(),
+                    &pending,
+                    mode,
+                    Some(unit),
+                    &mut stats,
+                    &mut rng,
+                );
                 if image.len() < 100 || image[..100] != durable[..] {
                     damaged += 1;
                     assert!(image[..100].iter().all(|&b| b == 0), "zeroed whole");

@@ -62,6 +62,14 @@
 //! All randomness comes from the disk's seed through ChaCha8: stream 0 for
 //! fault rates, stream `1 + k` for the image of the `k`-th crash. The same
 //! seed and the same sequence of calls give byte-identical images.
+//!
+//! # Change tracking
+//! Each file also notes every change to bytes it already held (a write
+//! that changes one, a truncation, a failed fsync that reverts pages, every
+//! crash image, a bit flip; appends are not changes), so that
+//! `VfsFile::version` and `unchanged_prefix` tell a cache exactly how far a
+//! file is unchanged since it read it (`harness::extract`). Noting is not an
+//! I/O call: it draws no fault and counts nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -69,7 +77,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use engine::vfs::{OpenMode, Vfs, VfsFile};
+use engine::vfs::{FileVersion, OpenMode, Vfs, VfsFile};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
@@ -241,6 +249,103 @@ struct FileState {
     failed_pages: BTreeSet<u64>,
     /// Latent bad sectors ([`SECTOR_BYTES`]): reads touching them fail.
     bad_sectors: BTreeSet<u64>,
+    /// Every change to bytes `visible` already held, oldest first: the
+    /// lowest offset it changed (a truncation counts at the new length).
+    /// Its length is the file's generation ([`VfsFile::version`]); appends
+    /// are not changes.
+    changes: Vec<u64>,
+}
+
+/// The first index where two slices of the same length differ: compared a
+/// page at a time (a `memcmp` each), then byte by byte in the page that
+/// differs.
+fn first_mismatch(a: &[u8], b: &[u8]) -> Option<usize> {
+    const STEP: usize = 4096;
+    let mut at = 0;
+    while at < a.len() {
+        let end = (at + STEP).min(a.len());
+        if a[at..end] != b[at..end] {
+            return (at..end).find(|i| a[*i] != b[*i]);
+        }
+        at = end;
+    }
+    None
+}
+
+/// The capacity a new file's byte vectors start with.
+const INITIAL_FILE_ROOM: usize = 128 * 1024;
+
+/// Where `new` stops extending `old`: the first byte that differs, or the
+/// new length if it is shorter; `None` when `old` is a prefix of `new`.
+fn difference(old: &[u8], new: &[u8]) -> Option<u64> {
+    let common = old.len().min(new.len());
+    first_mismatch(&old[..common], &new[..common])
+        .or((old.len() > new.len()).then_some(common))
+        .map(|at| at as u64)
+}
+
+impl FileState {
+    /// Replace the visible and the durable bytes with a crash image (built
+    /// in the old durable bytes' allocation), noting a change unless the old
+    /// visible bytes are a prefix of it.
+    fn set_image(&mut self, image: Vec<u8>) {
+        // Only the bytes past the first difference are copied.
+        let keep = match difference(&self.visible, &image) {
+            Some(at) => {
+                self.changes.push(at);
+                at as usize
+            }
+            None => self.visible.len(),
+        };
+        self.visible.truncate(keep);
+        self.visible.extend_from_slice(&image[keep..]);
+        self.durable = image;
+    }
+
+    /// The visible bytes become the durable ones (a failed fsync that drops
+    /// the dirty pages).
+    fn revert_to_durable(&mut self) {
+        let keep = match difference(&self.visible, &self.durable) {
+            Some(at) => {
+                self.changes.push(at);
+                at as usize
+            }
+            None => self.visible.len(),
+        };
+        self.visible.truncate(keep);
+        self.visible.extend_from_slice(&self.durable[keep..]);
+    }
+
+    /// Note a write of `bytes` at `offset` before it is applied.
+    fn note_write(&mut self, offset: u64, bytes: &[u8]) {
+        let len = self.visible.len() as u64;
+        if offset >= len || bytes.is_empty() {
+            return;
+        }
+        let start = offset as usize;
+        let overlap = (self.visible.len() - start).min(bytes.len());
+        if let Some(i) = first_mismatch(&self.visible[start..start + overlap], &bytes[..overlap]) {
+            self.changes.push(offset + i as u64);
+        }
+    }
+
+    /// Note a truncation to `len`.
+    fn note_set_len(&mut self, len: u64) {
+        if len < self.visible.len() as u64 {
+            self.changes.push(len);
+        }
+    }
+
+    /// The length of the prefix of `visible` unchanged since `generation`.
+    fn unchanged_prefix(&self, generation: u64) -> u64 {
+        let from = usize::try_from(generation)
+            .unwrap_or(usize::MAX)
+            .min(self.changes.len());
+        self.changes[from..]
+            .iter()
+            .copied()
+            .fold(self.visible.len() as u64, u64::min)
+    }
 }
 
 /// One unsynced change to a directory's entries.
@@ -911,11 +1016,13 @@ fn install_image(
     for (id, f) in files.iter_mut() {
         let image = bytes.remove(id).unwrap_or_else(|| f.durable.clone());
         f.pending.clear();
+        // A power loss empties the page cache: kept failed pages are gone.
         f.failed_pages.clear();
         let sectors = (image.len() as u64).div_ceil(SECTOR_BYTES);
         f.bad_sectors.retain(|s| *s < sectors);
-        f.visible = image.clone();
-        f.durable = image;
+        // Only the bytes past the first difference are copied, and the
+        // change is recorded (the extract cache's exactness rests on it).
+        f.set_image(image);
     }
     lost_entries
 }
@@ -1177,9 +1284,11 @@ impl State {
         let mut stats = TearStats::default();
         let bytes: BTreeMap<FileId, Vec<u8>> = self
             .files
-            .iter()
+            .iter_mut()
             .map(|(id, f)| {
-                let image = crash::file_image(&f.durable, &f.pending, mode, whole, &mut stats, rng);
+                // The durable bytes are the image's start: built in place.
+                let durable = std::mem::take(&mut f.durable);
+                let image = crash::file_image(durable, &f.pending, mode, whole, &mut stats, rng);
                 (*id, image)
             })
             .collect();
@@ -1217,6 +1326,7 @@ impl State {
                 None => rng.gen_range(from..len),
             };
             let bit = rng.gen_range(0..8u32);
+            f.changes.push(at as u64);
             f.visible[at] ^= 1 << bit;
             f.durable[at] ^= 1 << bit;
             flips += 1;
@@ -1288,11 +1398,19 @@ impl State {
     fn new_file(&mut self, bytes: Vec<u8>) -> FileId {
         let id = self.next_id;
         self.next_id += 1;
+        // Room to grow by appends without reallocating each time (a store
+        // file of a scenario is tens of KiB, written a block or more at a
+        // time: doubling from a few KiB would copy it at nearly every write).
+        let room = bytes.len().max(INITIAL_FILE_ROOM);
+        let mut durable = Vec::with_capacity(room);
+        durable.extend_from_slice(&bytes);
+        let mut visible = Vec::with_capacity(room);
+        visible.extend_from_slice(&bytes);
         self.files.insert(
             id,
             FileState {
-                durable: bytes.clone(),
-                visible: bytes,
+                durable,
+                visible,
                 ..FileState::default()
             },
         );
@@ -1471,6 +1589,7 @@ impl State {
     fn apply_write(&mut self, id: FileId, buf: &[u8], offset: u64) {
         let end = offset + buf.len() as u64;
         let f = self.file_mut(id);
+        f.note_write(offset, buf);
         let op = FileOp::Write {
             offset,
             bytes: buf.to_vec(),
@@ -1565,6 +1684,7 @@ impl State {
         }
         let op = FileOp::SetLen { len };
         let f = self.file_mut(id);
+        f.note_set_len(len);
         crash::apply_op(&mut f.visible, &op);
         f.pending.push(op);
         f.failed_pages.retain(|p| p * PAGE_BYTES < len);
@@ -1582,7 +1702,7 @@ impl State {
                     // The dirty pages are dropped at once: the old bytes
                     // come back.
                     f.pending.clear();
-                    f.visible = f.durable.clone();
+                    f.revert_to_durable();
                     f.failed_pages.clear();
                     self.coverage.injected_fault(FaultKind::FsyncEioRevert);
                 }
@@ -1774,6 +1894,24 @@ impl VfsFile for SimFile {
         self.sim.io(IoKind::Sync, Some(self.epoch), |st| {
             st.sync(self.id, &self.path)
         })
+    }
+
+    /// Exact: every change to bytes the file held is noted (see
+    /// `FileState::changes`). Not an I/O call; works on a dead handle too,
+    /// as long as the file exists.
+    fn version(&self) -> Option<FileVersion> {
+        let st = self.sim.lock();
+        st.files.get(&self.id).map(|f| FileVersion {
+            file: self.id,
+            generation: f.changes.len() as u64,
+        })
+    }
+
+    fn unchanged_prefix(&self, generation: u64) -> Option<u64> {
+        let st = self.sim.lock();
+        st.files
+            .get(&self.id)
+            .map(|f| f.unchanged_prefix(generation))
     }
 }
 

@@ -7,4 +7,8 @@
 use harness::targets::IoErrorsInput;
 use libfuzzer_sys::fuzz_target;
 
+// The same allocator as the crashfuzz binary (fuzz/Cargo.toml says why).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fuzz_target!(|input: IoErrorsInput| input.run());

@@ -4,6 +4,7 @@
 //! so), `verify` every header, and let the oracle judge what came back.
 
 use crate::events::{Cause, Event, Journal};
+use crate::extract::extract_cached;
 pub use crate::extract::{extract, extract_headers};
 pub use crate::failure::{replay_command, Failure, FailureKind};
 use crate::failure::{Check, HarnessCheck, Op};
@@ -297,6 +298,8 @@ struct Runner<'a> {
     held: Option<(engine::Snapshot, u64)>,
     /// Compactions switched so far.
     switches: u64,
+    /// Verified header walks whose bytes are unchanged (`extract`'s doc).
+    extract_cache: crate::extract::ExtractCache,
 }
 
 type StepResult = Result<(), Box<Failure>>;
@@ -341,6 +344,7 @@ impl<'a> Runner<'a> {
             mutations: 0,
             held: None,
             switches: 0,
+            extract_cache: Default::default(),
         }
     }
 
@@ -1490,7 +1494,8 @@ impl<'a> Runner<'a> {
         self.watch
             .allow(headers_bound.saturating_mul(CHECK_CALLS_PER_HEADER));
         let before = self.watch.injected();
-        let mut extracted = extract(&store, &self.sim, after_crash);
+        let cache = Some(&mut self.extract_cache);
+        let mut extracted = extract_cached(&store, &self.sim, after_crash, cache);
         if after_crash {
             if let Err(e) = &extracted {
                 if self.read_cut(e, before) {
@@ -1498,7 +1503,8 @@ impl<'a> Runner<'a> {
                     // remaps the bad sectors (bytes intact) and reads again.
                     self.sim.clear_latent_sector_errors();
                     self.sim.set_faults(base_faults(&self.scenario.config));
-                    extracted = extract(&store, &self.sim, after_crash);
+                    let cache = Some(&mut self.extract_cache);
+                    extracted = extract_cached(&store, &self.sim, after_crash, cache);
                 }
             }
         }

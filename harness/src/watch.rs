@@ -262,4 +262,12 @@ impl VfsFile for WatchFile {
         self.watch.call();
         self.watch.seen(self.inner.sync())
     }
+
+    fn version(&self) -> Option<engine::FileVersion> {
+        self.inner.version()
+    }
+
+    fn unchanged_prefix(&self, generation: u64) -> Option<u64> {
+        self.inner.unchanged_prefix(generation)
+    }
 }
