@@ -197,7 +197,7 @@ impl Template<'_> {
                 self.batch(&mut out);
                 // A power loss in the middle: in the copy, in catch-up
                 // (the flusher committed since H0), or after the switch.
-                if self.rng.gen_ratio(1, 3) {
+                if self.rng.gen_ratio(1, 2) {
                     out.push(Step::CompactStep {
                         n: self.rng.gen_range(1..3),
                     });
