@@ -68,6 +68,8 @@ pub struct Watch {
     /// Calls the current step may make beyond the budget (the harness's
     /// own reads, see [`Watch::allow`]).
     allowance: AtomicU64,
+    /// Where the oracle's reads began in this step (`u64::MAX`: not yet).
+    harness_since: AtomicU64,
     budget: u64,
     ceiling: u64,
     predicate: fn(&io::Error) -> bool,
@@ -85,6 +87,7 @@ impl Watch {
             busy: AtomicU64::new(0),
             max_end: AtomicU64::new(0),
             allowance: AtomicU64::new(0),
+            harness_since: AtomicU64::new(u64::MAX),
             budget,
             ceiling,
             predicate,
@@ -115,8 +118,14 @@ impl Watch {
     pub fn start_step(&self) {
         self.allowance.store(0, Ordering::Relaxed);
         let now = self.calls();
-        let used = now - self.step_start.swap(now, Ordering::Relaxed);
-        self.max_step_calls.fetch_max(used, Ordering::Relaxed);
+        let start = self.step_start.swap(now, Ordering::Relaxed);
+        // The engine's share: the calls before the oracle's first read.
+        let end = self
+            .harness_since
+            .swap(u64::MAX, Ordering::Relaxed)
+            .min(now);
+        self.max_step_calls
+            .fetch_max(end.saturating_sub(start), Ordering::Relaxed);
     }
 
     /// Let the current step make `calls` more disk calls than the budget:
@@ -124,9 +133,12 @@ impl Watch {
     /// the store (headers x nodes) and is the harness's, not the engine's.
     pub fn allow(&self, calls: u64) {
         self.allowance.fetch_add(calls, Ordering::Relaxed);
+        self.harness_since
+            .fetch_min(self.calls(), Ordering::Relaxed);
     }
 
-    /// The most disk calls any finished step made.
+    /// The most disk calls the engine made in any finished step (up to the
+    /// oracle's first read in it).
     pub fn max_step_calls(&self) -> u64 {
         self.max_step_calls.load(Ordering::Relaxed)
     }
