@@ -154,15 +154,9 @@ impl<'a> Corrupt<'a> {
         check: impl Into<Check>,
         message: String,
     ) -> Box<Failure> {
-        let check = check.into();
-        self.journal.note(Event::Failed {
-            kind,
-            check,
-            message: message.lines().next().unwrap_or("").to_string(),
-        });
-        let mut failure = Failure::new(kind, check, message, self.scenario);
-        failure.step = self.step;
-        failure.trace = self.journal.lines();
+        let mut failure = self
+            .journal
+            .fail(kind, check.into(), message, self.scenario, self.step);
         failure.mutant = self.options.mutant;
         Box::new(failure)
     }

@@ -17,9 +17,9 @@
 //! journal, so its trace reads like any other.
 
 use crate::extract::{oracle_value, ORACLE_VALUE_INLINE_BYTES};
-use crate::failure::{Check, FailureKind, Op};
+use crate::failure::{Check, Failure, FailureKind, Op};
 use crate::reach::{phase_index, Reached, State};
-use crate::scenario::{Damage, Step, SwarmConfig};
+use crate::scenario::{Damage, Scenario, Step, SwarmConfig};
 use engine::layout;
 use failpoints::{CrashMode, CrashRecord};
 
@@ -551,6 +551,27 @@ impl Journal {
     pub fn note(&mut self, event: Event) {
         // Trace-only events never diverge.
         let _ = self.emit(event);
+    }
+
+    /// The run failed at `step` of `scenario`: record it in the trace and
+    /// make the failure, carrying the trace up to and including it.
+    pub fn fail(
+        &mut self,
+        kind: FailureKind,
+        check: Check,
+        message: String,
+        scenario: &Scenario,
+        step: usize,
+    ) -> Failure {
+        self.note(Event::Failed {
+            kind,
+            check,
+            message: message.lines().next().unwrap_or("").to_string(),
+        });
+        let mut failure = Failure::new(kind, check, message, scenario);
+        failure.step = step;
+        failure.trace = self.lines();
+        failure
     }
 
     /// The trace so far, rendered.

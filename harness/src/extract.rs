@@ -201,15 +201,7 @@ fn walk(
             (d.key, doc)
         })
         .collect();
-    let by_seq: Vec<oracle::BySeqEntry> = contents
-        .by_seq
-        .into_iter()
-        .map(|e| oracle::BySeqEntry {
-            seqno: e.seqno,
-            key: e.key,
-            deleted: e.deleted,
-        })
-        .collect();
+    let by_seq = by_seq_entries(contents.by_seq);
     // The counters as a reader looks them up (the local document by name),
     // not the ones verify's walk of the local tree found: verify checks
     // those against its recount, the oracle checks these against its own,
@@ -271,4 +263,16 @@ pub fn oracle_value(value: Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(&(value.len() as u64).to_be_bytes());
     out.extend_from_slice(&Sha256::digest(&value));
     out
+}
+
+/// The engine's by-seq entries as the oracle's.
+pub(crate) fn by_seq_entries(entries: Vec<engine::SeqEntry>) -> Vec<oracle::BySeqEntry> {
+    entries
+        .into_iter()
+        .map(|e| oracle::BySeqEntry {
+            seqno: e.seqno,
+            key: e.key,
+            deleted: e.deleted,
+        })
+        .collect()
 }

@@ -368,17 +368,11 @@ impl<'a> Runner<'a> {
         check: impl Into<Check>,
         message: String,
     ) -> Box<Failure> {
-        let check = check.into();
-        self.note(Event::Failed {
-            kind,
-            check,
-            message: message.lines().next().unwrap_or("").to_string(),
-        });
-        let mut failure = Failure::new(kind, check, message, self.scenario);
-        failure.step = self.step;
+        let mut failure = self
+            .journal
+            .fail(kind, check.into(), message, self.scenario, self.step);
         failure.failpoint = self.last_crash_failpoint.clone();
         failure.crash_after_call = self.last_crash_after_call;
-        failure.trace = self.journal.lines();
         failure.mutant = self.options.mutant;
         Box::new(failure)
     }
@@ -870,15 +864,7 @@ impl<'a> Runner<'a> {
                 }
                 2 => {
                     let snap = store.snapshot()?;
-                    let found: Vec<oracle::BySeqEntry> = snap
-                        .changes_since(at(a))?
-                        .into_iter()
-                        .map(|e| oracle::BySeqEntry {
-                            seqno: e.seqno,
-                            key: e.key,
-                            deleted: e.deleted,
-                        })
-                        .collect();
+                    let found = crate::extract::by_seq_entries(snap.changes_since(at(a))?);
                     self.journal.reached.mark(Reach::ReadChangesSince);
                     model.check_changes_since(at(a), &found, snap.header().purge_seq)
                 }
@@ -908,13 +894,21 @@ impl<'a> Runner<'a> {
                 Ok(())
             }
             Ok(Err(d)) => Err(self.fail(FailureKind::Divergence, d.invariant, d.to_string())),
-            Err(e) if self.read_cut(&e, before) => Ok(()),
-            Err(e) => Err(self.fail(
-                FailureKind::Divergence,
-                HarnessCheck::Readable,
-                format!("a read failed with no fault to explain it: {e}"),
-            )),
+            Err(e) => self.read_failed(&e, before, "a read"),
         }
+    }
+
+    /// A read API failed: a read cut short by an injected fault is
+    /// allowed, anything else fails the run (`readable`).
+    fn read_failed(&mut self, e: &engine::Error, before: u64, what: &str) -> StepResult {
+        if self.read_cut(e, before) {
+            return Ok(());
+        }
+        Err(self.fail(
+            FailureKind::Divergence,
+            HarnessCheck::Readable,
+            format!("{what} failed with no fault to explain it: {e}"),
+        ))
     }
 
     /// A reader opens a snapshot and keeps it (and its file) open.
@@ -928,12 +922,7 @@ impl<'a> Runner<'a> {
                 self.held = Some((snap, self.switches));
                 Ok(())
             }
-            Err(e) if self.read_cut(&e, before) => Ok(()),
-            Err(e) => Err(self.fail(
-                FailureKind::Divergence,
-                HarnessCheck::Readable,
-                format!("opening a snapshot failed with no fault to explain it: {e}"),
-            )),
+            Err(e) => self.read_failed(&e, before, "opening a snapshot"),
         }
     }
 
