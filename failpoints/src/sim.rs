@@ -441,6 +441,14 @@ impl SimVfs {
     /// whatever its cause, disarms; arm again after [`SimVfs::reboot`] to
     /// crash during recovery.
     pub fn arm(&self, trigger: CrashTrigger) -> Result<(), ArmError> {
+        // An image choice's substitution ([`ImageChoice::retarget`]).
+        let trigger = {
+            let st = self.lock();
+            st.image_choice
+                .as_ref()
+                .and_then(|c| c.retarget.iter().find(|(from, _)| *from == trigger))
+                .map_or(trigger, |(_, to)| to.clone())
+        };
         if trigger.nth() == 0 {
             return Err(ArmError::ZeroNth);
         }
