@@ -688,8 +688,8 @@ fn cmd_exhaust(options: &harness::exhaust::ExhaustOptions, json: bool) -> CmdRes
     let c = &report.counts;
     println!(
         "items {}..{} of {}; workloads {} (skipped: {} by key renaming, {} no-op); crash points {} \
-         (not fired {}, beyond encoding {}); crash images raw {} unique {} (beyond bound {}); \
-         recovery crash points {} images raw {} unique {}; runs {}; oracle checks {}; failures {}; \
+         (not fired {}, through the arm hook {}); crash images raw {} unique {} (beyond bound {}); \
+         recovery crash points {} (through the arm hook {}) images raw {} unique {}; runs {}; oracle checks {}; failures {}; \
          {:.1}s",
         report.from,
         report.next,
@@ -699,11 +699,12 @@ fn cmd_exhaust(options: &harness::exhaust::ExhaustOptions, json: bool) -> CmdRes
         c.skipped_noop,
         c.crash_points,
         c.crash_points_not_fired,
-        c.crash_points_beyond_encoding,
+        c.crash_points_via_arm_hook,
         c.images_raw,
         c.images_unique,
         c.images_beyond_bound,
         c.recovery_crash_points,
+        c.recovery_crash_points_via_arm_hook,
         c.recovery_images_raw,
         c.recovery_images_unique,
         c.runs,
@@ -711,6 +712,9 @@ fn cmd_exhaust(options: &harness::exhaust::ExhaustOptions, json: bool) -> CmdRes
         c.failures,
         started.elapsed().as_secs_f64()
     );
+    for n in &report.not_fired {
+        println!("did not fire: {n}");
+    }
     if json {
         println!("{}", report.to_json(&flags));
     }
