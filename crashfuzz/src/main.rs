@@ -91,7 +91,9 @@ enum Command {
         #[arg(long, default_value = "4,40")]
         sizes: String,
         /// Operations (set,delete,flush,tick,compact-start,compact-step,
-        /// compact-finish,compact-abort,reopen).
+        /// compact-finish,compact-abort,reopen; and, not by default, the
+        /// faults eio-sync,eio-write,short-write,eio-remove,
+        /// read-eio-recovery).
         #[arg(
             long,
             default_value = "set,delete,flush,tick,compact-start,compact-step,compact-finish,compact-abort,reopen"
@@ -100,6 +102,9 @@ enum Command {
         /// PiTR: off, on or both.
         #[arg(long, default_value = "both")]
         pitr: String,
+        /// Strict recovery (refuse a damaged tail) instead of tolerant.
+        #[arg(long)]
+        strict: bool,
         /// Torn-sector fills: none, or a list of old,zero,garbage.
         #[arg(long, default_value = "zero")]
         fills: String,
@@ -385,6 +390,7 @@ fn dispatch(command: Command) -> CmdResult {
             sizes,
             ops,
             pitr,
+            strict,
             fills,
             max_subset_ops,
             max_images,
@@ -408,7 +414,7 @@ fn dispatch(command: Command) -> CmdResult {
             }
             let options = harness::exhaust::ExhaustOptions {
                 max_ops,
-                alphabet: crashfuzz::exhaust::alphabet(keys, &sizes, &ops, &pitr)?,
+                alphabet: crashfuzz::exhaust::alphabet(keys, &sizes, &ops, &pitr, strict)?,
                 bounds,
                 recovery_crashes: !no_recovery_crashes,
                 jobs: match jobs {

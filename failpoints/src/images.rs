@@ -165,6 +165,8 @@ pub enum SimEvent {
     Disarm {
         /// I/O calls so far.
         io: IoCounts,
+        /// Failpoint hits so far.
+        hits: BTreeMap<String, u64>,
     },
 }
 

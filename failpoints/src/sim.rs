@@ -470,7 +470,10 @@ impl SimVfs {
     /// Disarm; returns the trigger that was armed, if any.
     pub fn disarm(&self) -> Option<CrashTrigger> {
         let mut st = self.lock();
-        st.log(|st| SimEvent::Disarm { io: st.io_counts });
+        st.log(|st| SimEvent::Disarm {
+            io: st.io_counts,
+            hits: st.coverage.hits.clone(),
+        });
         st.armed.take().map(|a| a.trigger)
     }
 

@@ -128,8 +128,12 @@ pub enum ExhaustError {
     },
 }
 
-/// The operation names [`Alphabet::ops`] knows, in its order.
-pub const OP_NAMES: [&str; 9] = [
+/// The operation names [`Alphabet::ops`] knows, in its order: the
+/// default nine ([`DEFAULT_OPS`]), then faults short of a crash, each armed
+/// for the calls after it (opt-in: `--ops ...,eio-sync`): EIO on the next
+/// file fsync or write, a short next write, EIO on the next unlink, and a
+/// read error at the next open's first read.
+pub const OP_NAMES: [&str; 14] = [
     "set",
     "delete",
     "flush",
@@ -139,7 +143,22 @@ pub const OP_NAMES: [&str; 9] = [
     "compact-finish",
     "compact-abort",
     "reopen",
+    "eio-sync",
+    "eio-write",
+    "short-write",
+    "eio-remove",
+    "read-eio-recovery",
 ];
+
+/// The default operations: every operation but the faults.
+pub const DEFAULT_OPS: &[&str] = OP_NAMES.split_at(9).0;
+
+fn fault_index(name: &str) -> u8 {
+    crate::scenario::FAULT_STEPS
+        .iter()
+        .position(|f| *f == name)
+        .unwrap_or(0) as u8
+}
 
 /// The workload alphabet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +171,10 @@ pub struct Alphabet {
     pub ops: Vec<String>,
     /// PiTR settings to run every workload with (off: false, on: true).
     pub pitr: Vec<bool>,
+    /// Strict recovery (refuse a damaged tail) instead of tolerant. Under
+    /// it the runner's verdict reads the crash mode an image amounts to,
+    /// so images are not deduplicated by content.
+    pub strict: bool,
 }
 
 impl Default for Alphabet {
@@ -159,8 +182,9 @@ impl Default for Alphabet {
         Alphabet {
             keys: 2,
             sizes: vec![4, 40],
-            ops: OP_NAMES.iter().map(|s| s.to_string()).collect(),
+            ops: DEFAULT_OPS.iter().map(|s| s.to_string()).collect(),
             pitr: vec![false, true],
+            strict: false,
         }
     }
 }
@@ -216,7 +240,22 @@ impl Alphabet {
                 "compact-step" => out.push(Step::CompactStep { n: 1 }),
                 "compact-finish" => out.push(Step::CompactFinish),
                 "compact-abort" => out.push(Step::CompactAbort),
-                _ => out.push(Step::Reopen),
+                "reopen" => out.push(Step::Reopen),
+                "eio-sync" => out.push(Step::Eio { sync: true, nth: 1 }),
+                "eio-write" => out.push(Step::Eio {
+                    sync: false,
+                    nth: 1,
+                }),
+                "read-eio-recovery" => out.push(Step::Fault {
+                    kind: fault_index("read-eio"),
+                    nth: 1,
+                    recovery: true,
+                }),
+                fault => out.push(Step::Fault {
+                    kind: fault_index(fault),
+                    nth: 1,
+                    recovery: false,
+                }),
             }
         }
         out
@@ -230,6 +269,7 @@ impl Alphabet {
             pitr_granularity_secs: pitr.then_some(2),
             pitr_max_age_secs: if pitr { 8 } else { 0 },
             crash_mode: Some(0),
+            strict_recovery: self.strict,
             ..SwarmConfig::default()
         }
     }
@@ -245,10 +285,11 @@ impl fmt::Display for Alphabet {
             .collect();
         write!(
             f,
-            "{{{}}} ({} operations) x PiTR {{{}}}",
+            "{{{}}} ({} operations) x PiTR {{{}}}{}",
             steps.join(", "),
             steps.len(),
-            pitr.join(",")
+            pitr.join(","),
+            if self.strict { ", strict recovery" } else { "" }
         )
     }
 }
@@ -573,6 +614,7 @@ impl Report {
                 "sizes": self.alphabet.sizes,
                 "ops": self.alphabet.ops,
                 "pitr": self.alphabet.pitr,
+                "strict": self.alphabet.strict,
                 "steps": self.alphabet.steps().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
             },
             "bounds": {
@@ -1007,34 +1049,44 @@ impl Ctx<'_> {
         }) {
             self.not_fired("the counting run's sentinel fired");
         }
-        // A reopen's crash points are its open's calls (from the restart's
-        // disarm to the disarm that ends the open) and every failpoint hit
-        // in it, all armed by the open; any other operation's are its calls
-        // and hits from the arm to the final power loss.
-        let reopen = matches!(self.ops.last(), Some(Step::Reopen));
-        let window = armed.and_then(|a| {
-            let events = &first.events[a..];
-            let SimEvent::Armed { io, hits } = &events[0] else {
-                return None;
+        // The last operation's calls and hits, cut at each disarm: from
+        // the arm to the first disarm (or the final power loss) they are
+        // reached by a trigger armed before the operation; a disarm there
+        // is a restart (a reopen, or the runner's after a failed flush or
+        // switch), and from it to the disarm that ends its open they are
+        // the open's, reached by a trigger the open arms; after that, the
+        // runner's checks and the next restart, if any.
+        let mut segments = Vec::new();
+        let mut cur = None;
+        for e in armed.map_or(&[][..], |a| &first.events[a..]) {
+            let (io, hits, last) = match e {
+                SimEvent::Armed { io, hits } if cur.is_none() => {
+                    cur = Some((*io, hits.clone()));
+                    continue;
+                }
+                SimEvent::Disarm { io, hits } => (*io, hits.clone(), false),
+                SimEvent::Crash { io, hits, .. } => (*io, hits.clone(), true),
+                _ => continue,
             };
-            let (io1, hits1) = events.iter().find_map(|e| match e {
-                SimEvent::Crash { io, hits, .. } => Some((*io, hits.clone())),
-                _ => None,
-            })?;
-            if !reopen {
-                return Some((*io, io1, hits.clone(), hits1));
+            let Some((io0, hits0)) = cur.take() else {
+                break;
+            };
+            segments.push((io0, io, hits0, hits.clone()));
+            cur = Some((io, hits));
+            if last {
+                break;
             }
-            let mut disarms = events.iter().filter_map(|e| match e {
-                SimEvent::Disarm { io } => Some(*io),
-                _ => None,
-            });
-            let (open0, open1) = (disarms.next()?, disarms.next()?);
-            Some((open0, open1, hits.clone(), hits1))
-        });
-        if let Some((io0, io1, hits0, hits1)) = window {
+        }
+        // Segment 0 is the operation's, odd ones are opens', even ones
+        // after 0 the checks after an open.
+        for (i, (io0, io1, hits0, hits1)) in segments.into_iter().enumerate() {
+            if i > 0 && i % 2 == 0 {
+                continue;
+            }
+            let open = i > 0;
             for kind in IoKind::ALL {
                 for nth in 1..=io_diff(&io0, &io1, kind) {
-                    if reopen {
+                    if open {
                         // Before each call; a crash after call n of an open
                         // is the crash before its next call (module doc).
                         points.push(Point::Open(CrashTrigger::AtIo { kind, nth }));
@@ -1055,7 +1107,7 @@ impl Ctx<'_> {
                         name: name.to_string(),
                         nth,
                     };
-                    points.push(if reopen { Point::Open(t) } else { Point::Op(t) });
+                    points.push(if open { Point::Open(t) } else { Point::Op(t) });
                 }
             }
         }
@@ -1098,7 +1150,9 @@ impl Ctx<'_> {
             self.not_fired(&what);
         }
         let reopen_op = matches!(self.ops.last(), Some(Step::Reopen));
-        let recover = self.opts.recovery_crashes && (!reopen_op || matches!(p, Point::End));
+        let recover = self.opts.recovery_crashes
+            && !matches!(p, Point::Open(_))
+            && (!reopen_op || matches!(p, Point::End));
         self.images(&at, p, &[], first, &what, recover, fired)
     }
 
@@ -1143,8 +1197,9 @@ impl Ctx<'_> {
         self.counts.images_beyond_bound += count.allowed - count.enumerated;
         let mut seen = BTreeSet::new();
         let mut first = Some(first);
+        let strict = self.opts.alphabet.strict;
         for (i, digest) in digests.iter().enumerate() {
-            if !seen.insert(digest.clone()) {
+            if !seen.insert(digest.clone()) && !strict {
                 continue;
             }
             if recovery {
@@ -1191,7 +1246,7 @@ impl Ctx<'_> {
                         start = Some(*io);
                     }
                 }
-                SimEvent::Disarm { io } if start.is_some() && end.is_none() => end = Some(*io),
+                SimEvent::Disarm { io, .. } if start.is_some() && end.is_none() => end = Some(*io),
                 _ => {}
             }
         }
@@ -1410,6 +1465,7 @@ mod tests {
                 sizes: vec![4],
                 ops: ops.iter().map(|s| s.to_string()).collect(),
                 pitr: vec![false],
+                strict: false,
             },
             ..ExhaustOptions::default()
         }
@@ -1577,6 +1633,32 @@ mod tests {
         };
         let without = replay(&plain, &ctx_opts.bounds, None, false).unwrap();
         assert!(outcome.crash_states > without.crash_states);
+    }
+
+    #[test]
+    fn a_fault_operation_shows_a_bug_no_crash_shows() {
+        // A short write taken as complete needs a fault short of a crash:
+        // [set, short-write, flush] with the fault in the alphabet.
+        let mut opts = tiny(&["set", "flush", "short-write"], 3);
+        opts.recovery_crashes = false;
+        opts.bounds.fills = vec![];
+        let ok = exhaust(&opts).unwrap();
+        assert_eq!(ok.counts.failures, 0, "{}", ok.statement());
+        // The failed flush restarts the store inside the operation: its
+        // open's calls are crash points too, and every trigger fires.
+        assert_eq!(ok.counts.crash_points_not_fired, 0, "{:?}", ok.not_fired);
+        opts.stop_at_first = true;
+        opts.mutant = Some(Mutant::ShortWriteTakenComplete);
+        let r = exhaust(&opts).unwrap();
+        let first = r.failures.first().expect("found");
+        assert_eq!(first.workload.len(), 3);
+        assert!(matches!(first.workload[1], Step::Fault { .. }));
+        assert!(replay(&first.replay, &opts.bounds, opts.mutant, false).is_err());
+        // Without the fault in the alphabet it is not found.
+        let mut no_fault = tiny(&["set", "flush"], 3);
+        no_fault.mutant = opts.mutant;
+        no_fault.bounds.fills = vec![];
+        assert_eq!(exhaust(&no_fault).unwrap().counts.failures, 0);
     }
 
     #[test]
