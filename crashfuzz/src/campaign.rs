@@ -993,7 +993,7 @@ fn mutants_share(plan: &Plan) -> Result<(), String> {
 }
 
 /// The nightly bounded-exhaustive check's bound (workload length).
-pub const NIGHTLY_EXHAUST_MAX_OPS: usize = 3;
+pub const NIGHTLY_EXHAUST_MAX_OPS: usize = 4;
 /// Its fixed budget (at most; a tenth of a smaller campaign's budget):
 /// past it the check stops, and the report says which bound it reached
 /// (resume with `exhaust --from <next>`).

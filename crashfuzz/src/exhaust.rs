@@ -123,12 +123,19 @@ pub fn mutant_table(base: &ExhaustOptions) -> Result<Vec<MutantRow>, String> {
 }
 
 /// The alphabet from the flags.
-pub fn alphabet(keys: u8, sizes: &str, ops: &str, pitr: &str) -> Result<Alphabet, String> {
+pub fn alphabet(
+    keys: u8,
+    sizes: &str,
+    ops: &str,
+    pitr: &str,
+    strict: bool,
+) -> Result<Alphabet, String> {
     let alphabet = Alphabet {
         keys,
         sizes: parse_sizes(sizes)?,
         ops: ops.split(',').map(|s| s.trim().to_string()).collect(),
         pitr: parse_pitr(pitr)?,
+        strict,
     };
     alphabet.validate().map_err(|e| e.to_string())?;
     Ok(alphabet)

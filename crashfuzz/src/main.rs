@@ -91,7 +91,9 @@ enum Command {
         #[arg(long, default_value = "4,40")]
         sizes: String,
         /// Operations (set,delete,flush,tick,compact-start,compact-step,
-        /// compact-finish,compact-abort,reopen).
+        /// compact-finish,compact-abort,reopen; and, not by default, the
+        /// faults eio-sync,eio-write,short-write,eio-remove,
+        /// read-eio-recovery).
         #[arg(
             long,
             default_value = "set,delete,flush,tick,compact-start,compact-step,compact-finish,compact-abort,reopen"
@@ -100,6 +102,9 @@ enum Command {
         /// PiTR: off, on or both.
         #[arg(long, default_value = "both")]
         pitr: String,
+        /// Strict recovery (refuse a damaged tail) instead of tolerant.
+        #[arg(long)]
+        strict: bool,
         /// Torn-sector fills: none, or a list of old,zero,garbage.
         #[arg(long, default_value = "zero")]
         fills: String,
@@ -385,6 +390,7 @@ fn dispatch(command: Command) -> CmdResult {
             sizes,
             ops,
             pitr,
+            strict,
             fills,
             max_subset_ops,
             max_images,
@@ -408,7 +414,7 @@ fn dispatch(command: Command) -> CmdResult {
             }
             let options = harness::exhaust::ExhaustOptions {
                 max_ops,
-                alphabet: crashfuzz::exhaust::alphabet(keys, &sizes, &ops, &pitr)?,
+                alphabet: crashfuzz::exhaust::alphabet(keys, &sizes, &ops, &pitr, strict)?,
                 bounds,
                 recovery_crashes: !no_recovery_crashes,
                 jobs: match jobs {
@@ -688,8 +694,8 @@ fn cmd_exhaust(options: &harness::exhaust::ExhaustOptions, json: bool) -> CmdRes
     let c = &report.counts;
     println!(
         "items {}..{} of {}; workloads {} (skipped: {} by key renaming, {} no-op); crash points {} \
-         (not fired {}, beyond encoding {}); crash images raw {} unique {} (beyond bound {}); \
-         recovery crash points {} images raw {} unique {}; runs {}; oracle checks {}; failures {}; \
+         (not fired {}, through the arm hook {}); crash images raw {} unique {} (beyond bound {}); \
+         recovery crash points {} (through the arm hook {}) images raw {} unique {}; runs {}; oracle checks {}; failures {}; \
          {:.1}s",
         report.from,
         report.next,
@@ -699,11 +705,12 @@ fn cmd_exhaust(options: &harness::exhaust::ExhaustOptions, json: bool) -> CmdRes
         c.skipped_noop,
         c.crash_points,
         c.crash_points_not_fired,
-        c.crash_points_beyond_encoding,
+        c.crash_points_via_arm_hook,
         c.images_raw,
         c.images_unique,
         c.images_beyond_bound,
         c.recovery_crash_points,
+        c.recovery_crash_points_via_arm_hook,
         c.recovery_images_raw,
         c.recovery_images_unique,
         c.runs,
@@ -711,6 +718,9 @@ fn cmd_exhaust(options: &harness::exhaust::ExhaustOptions, json: bool) -> CmdRes
         c.failures,
         started.elapsed().as_secs_f64()
     );
+    for n in &report.not_fired {
+        println!("did not fire: {n}");
+    }
     if json {
         println!("{}", report.to_json(&flags));
     }

@@ -44,7 +44,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::crash::{apply_op, CrashMode, FileOp, TornFill, SECTOR_BYTES};
-use crate::trigger::IoCounts;
+use crate::trigger::{CrashTrigger, IoCounts};
 
 /// How far [`crate::SimVfs`] enumerates crash images (see the module doc).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -96,6 +96,14 @@ pub struct ImageChoice {
     pub digests: bool,
     /// Where the disk logs arms, crashes, reboots and disarms.
     pub log: ImageLog,
+    /// Arm substitutions: when [`crate::SimVfs::arm`] is asked to arm a
+    /// trigger equal to the first of a pair, it arms the second instead.
+    /// This is how `crashfuzz exhaust` reaches crash points a scenario's
+    /// step encoding cannot name (the 17th write of an operation, the 5th
+    /// read of a recovery, a non-recovery failpoint hit during an open): the
+    /// scenario holds a placeholder step at the right place, and the
+    /// substitution, part of the replay id, says what it stands for.
+    pub retarget: Vec<(CrashTrigger, CrashTrigger)>,
 }
 
 /// A shared log of [`SimEvent`]s.
@@ -157,6 +165,8 @@ pub enum SimEvent {
     Disarm {
         /// I/O calls so far.
         io: IoCounts,
+        /// Failpoint hits so far.
+        hits: BTreeMap<String, u64>,
     },
 }
 
@@ -439,6 +449,34 @@ mod tests {
             assert_eq!(image.len(), 1100);
             assert_ne!(image[100..], vec![b'a'; 1000][..]);
         }
+    }
+
+    #[test]
+    fn retarget_substitutes_only_its_placeholder() {
+        use crate::trigger::IoKind;
+        let placeholder = CrashTrigger::AtIo {
+            kind: IoKind::CreateDir,
+            nth: 16,
+        };
+        let target = CrashTrigger::AfterIo {
+            kind: IoKind::Write,
+            nth: 17,
+        };
+        let sim = crate::SimVfs::new(1);
+        sim.arm(placeholder.clone()).unwrap();
+        assert_eq!(sim.armed().unwrap().0, placeholder, "no choice: as asked");
+        sim.set_image_choice(Some(ImageChoice {
+            retarget: vec![(placeholder.clone(), target.clone())],
+            ..ImageChoice::default()
+        }));
+        sim.arm(placeholder).unwrap();
+        assert_eq!(sim.armed().unwrap(), (target, 17));
+        let other = CrashTrigger::AtIo {
+            kind: IoKind::Sync,
+            nth: 2,
+        };
+        sim.arm(other.clone()).unwrap();
+        assert_eq!(sim.armed().unwrap().0, other, "other triggers as asked");
     }
 
     #[test]

@@ -546,6 +546,14 @@ impl SimVfs {
     /// whatever its cause, disarms; arm again after [`SimVfs::reboot`] to
     /// crash during recovery.
     pub fn arm(&self, trigger: CrashTrigger) -> Result<(), ArmError> {
+        // An image choice's substitution ([`ImageChoice::retarget`]).
+        let trigger = {
+            let st = self.lock();
+            st.image_choice
+                .as_ref()
+                .and_then(|c| c.retarget.iter().find(|(from, _)| *from == trigger))
+                .map_or(trigger, |(_, to)| to.clone())
+        };
         if trigger.nth() == 0 {
             return Err(ArmError::ZeroNth);
         }
@@ -567,7 +575,10 @@ impl SimVfs {
     /// Disarm; returns the trigger that was armed, if any.
     pub fn disarm(&self) -> Option<CrashTrigger> {
         let mut st = self.lock();
-        st.log(|st| SimEvent::Disarm { io: st.io_counts });
+        st.log(|st| SimEvent::Disarm {
+            io: st.io_counts,
+            hits: st.coverage.hits.clone(),
+        });
         st.armed.take().map(|a| a.trigger)
     }
 
