@@ -527,17 +527,7 @@ impl<'a> Runner<'a> {
                 let c = &self.scenario.config;
                 let value = value_for(u32::from(key), value_len(c, len), self.version);
                 let k = key_bytes(c, u32::from(key));
-                let before = self.watch.injected();
-                match self.store()?.set(&k, &value) {
-                    Ok(_) => {
-                        self.mutations += 1;
-                        self.emit(Event::Queued {
-                            key: k,
-                            value: Some(value),
-                        })
-                    }
-                    Err(e) => self.mutation_refused(Op::Set, &e, before),
-                }
+                self.queue_set(k, value).map(|_| ())
             }
             Step::Delete { key } => {
                 let k = key_bytes(&self.scenario.config, u32::from(key));
@@ -723,16 +713,8 @@ impl<'a> Runner<'a> {
                     let n = 256 + (u32::from(first) * 16 + i * 7919) % 4096;
                     let k = key_bytes(c, n);
                     let value = value_for(n, value_len(c, len), self.version);
-                    let before = self.watch.injected();
-                    match self.store()?.set(&k, &value) {
-                        Ok(_) => {
-                            self.mutations += 1;
-                            self.emit(Event::Queued {
-                                key: k,
-                                value: Some(value),
-                            })?;
-                        }
-                        Err(e) => return self.mutation_refused(Op::Set, &e, before),
+                    if !self.queue_set(k, value)? {
+                        return Ok(());
                     }
                 }
                 if self.sim.is_crashed() {
@@ -777,15 +759,8 @@ impl<'a> Runner<'a> {
             None => 16,
         };
         let value = value_for(u32::from(key), len, self.version);
-        match self.store()?.set(&k, &value) {
-            Ok(_) => {
-                self.mutations += 1;
-                self.emit(Event::Queued {
-                    key: k,
-                    value: Some(value),
-                })?;
-            }
-            Err(e) => return self.mutation_refused(Op::Set, &e, before),
+        if !self.queue_set(k, value)? {
+            return Ok(());
         }
         self.flush()
     }
@@ -974,6 +949,23 @@ impl<'a> Runner<'a> {
             self.note(Event::NotArmed {
                 error: e.to_string(),
             });
+        }
+    }
+
+    /// Queue `set(key, value)`; a refusal must be explained. Whether it was
+    /// queued.
+    fn queue_set(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<bool, Box<Failure>> {
+        let before = self.watch.injected();
+        match self.store()?.set(&key, &value) {
+            Ok(_) => {
+                self.mutations += 1;
+                self.emit(Event::Queued {
+                    key,
+                    value: Some(value),
+                })?;
+                Ok(true)
+            }
+            Err(e) => self.mutation_refused(Op::Set, &e, before).map(|()| false),
         }
     }
 
