@@ -1121,41 +1121,27 @@ fn judge(r: &mut Report, strict_failpoints: bool) {
             failures.push("the explorer's engine acknowledged no commit at all".into());
         }
     }
-    let never = &r.failpoints_never_crashed;
-    if !never.is_empty() {
-        let line = format!(
-            "{} failpoint(s) never crashed at: {}",
-            never.len(),
-            never.join(", ")
-        );
-        if strict_failpoints {
-            failures.push(line);
-        } else {
-            warnings.push(line);
+    // What a campaign never exercised: a failure under --strict-failpoints,
+    // else a warning. A state never reached is a bug the suite cannot find.
+    let reach_runs = format!("rare state(s) never reached in {} runs", r.reach_runs);
+    let unexercised = [
+        (
+            "failpoint(s) never crashed at",
+            &r.failpoints_never_crashed,
+            true,
+        ),
+        (
+            "fault kind(s) of the simulated disk never injected",
+            &r.faults_never_injected,
+            true,
+        ),
+        (reach_runs.as_str(), &r.reach_never, r.reach_runs > 0),
+    ];
+    for (what, never, counted) in unexercised {
+        if !counted || never.is_empty() {
+            continue;
         }
-    }
-    let never = &r.faults_never_injected;
-    if !never.is_empty() {
-        let line = format!(
-            "{} fault kind(s) of the simulated disk never injected: {}",
-            never.len(),
-            never.join(", ")
-        );
-        if strict_failpoints {
-            failures.push(line);
-        } else {
-            warnings.push(line);
-        }
-    }
-    // A state never reached is a bug the suite cannot find there.
-    let never = &r.reach_never;
-    if r.reach_runs > 0 && !never.is_empty() {
-        let line = format!(
-            "{} rare state(s) never reached in {} runs: {}",
-            never.len(),
-            r.reach_runs,
-            never.join(", ")
-        );
+        let line = format!("{} {what}: {}", never.len(), never.join(", "));
         if strict_failpoints {
             failures.push(line);
         } else {
