@@ -281,7 +281,7 @@ fn flusher_loop(store: &Store) -> Result<()> {
     let mut st = inner.lock()?;
     loop {
         st.check_writable()?;
-        if st.queue.is_empty() {
+        if st.queue.is_empty() && st.local_queue.is_empty() {
             if st.bg.stop_flusher {
                 drop(st);
                 // A last chance for unlinks deferred by readers since.
@@ -300,6 +300,7 @@ fn flusher_loop(store: &Store) -> Result<()> {
             if st.poisoned.is_none() && !st.lock_held_by_compactor {
                 observer.0.flush_starting(&FlushStart {
                     batch: &st.queue,
+                    locals: &st.local_queue,
                     timestamp: now.max(st.header.timestamp),
                     rev: st.rev,
                     tip_update_seq: st.header.update_seq,

@@ -45,7 +45,7 @@ use crate::store::{State, Store};
 use crate::sync::{Arc, MutexGuard};
 use crate::types::{CompactionOptions, CompactionReport, HeaderInfo, Phase, Progress};
 use crate::vfs::{is_file_busy, OpenMode, VfsFile};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 use std::path::PathBuf;
 
@@ -485,18 +485,36 @@ impl Compaction {
     }
 
     /// Local docs as of the target: all but the counters, which are
-    /// recomputed from the new trees (the purge changes them).
-    fn locals_of(&self, snapshot: &Snapshot) -> Result<LocalChanges> {
+    /// recomputed from the new trees (the purge changes them). A catch-up
+    /// round also removes the documents the new file holds (copied from an
+    /// older source header) that the target no longer has: local documents
+    /// have no tombstones, so "changes since" cannot carry their removal.
+    fn locals_of(&mut self, snapshot: &Snapshot) -> Result<LocalChanges> {
         let stale =
             self.phase == Phase::CatchUp && mutants::active(Mutant::StaleCountersAfterCatchup);
-        let docs = snapshot
-            .locals()?
-            .into_iter()
-            .filter(|(k, _)| stale || k.as_slice() != COUNTERS_DOC)
-            .map(|(k, v)| (k, Some(v)))
-            .collect();
+        let mut docs: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        if self.new_tip.is_some() && !mutants::active(Mutant::LocalRemovalsNotCarried) {
+            let root = self.new_header.local;
+            btree::range(
+                self.out()?,
+                root,
+                Bound::Unbounded,
+                Bound::Unbounded,
+                &mut |k, _| {
+                    if k != COUNTERS_DOC {
+                        docs.insert(k.to_vec(), None);
+                    }
+                    Ok(true)
+                },
+            )?;
+        }
+        for (k, v) in snapshot.locals()? {
+            if stale || k.as_slice() != COUNTERS_DOC {
+                docs.insert(k, Some(v));
+            }
+        }
         Ok(LocalChanges {
-            docs,
+            docs: docs.into_iter().collect(),
             recount: !stale,
         })
     }

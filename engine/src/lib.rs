@@ -43,13 +43,14 @@ pub mod vfs;
 pub use background::{Background, BackgroundConfig, StepHook};
 pub use compaction::Compaction;
 pub use config::{Clock, Config, ManualClock, PitrConfig, RecoveryPolicy, SystemClock};
-pub use doc::{Counters, DocInfo, SeqEntry};
+pub use doc::{Counters, DocInfo, SeqEntry, COUNTERS_DOC};
 pub use error::{Error, Result};
 pub use format::Header;
 pub use snapshot::{Contents, Snapshot, VerifyReport};
-pub use store::Store;
+pub use store::{Store, LOCAL_PREFIX, MAX_LOCAL_NAME};
 pub use types::{
     BackgroundEvent, BackgroundObserver, BackgroundReport, CommitInfo, CompactionOptions,
-    CompactionReport, FlushStart, HeaderInfo, ObserverHandle, OpenReport, Phase, Progress, Stats,
+    CompactionReport, FlushStart, HeaderInfo, LocalChange, ObserverHandle, OpenReport, Phase,
+    Progress, Stats,
 };
 pub use vfs::{is_file_busy, FileVersion, OpenMode, StdVfs, Vfs, VfsFile};

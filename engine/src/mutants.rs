@@ -74,11 +74,15 @@ pub enum Mutant {
     /// A read error during recovery's backward scan is taken as the end of
     /// the readable file: the scan skips the window as if it were garbage.
     ReadErrorAsEof,
+    /// Catch-up copies the newest header's local documents but not their
+    /// removals: a local document removed after the copy started is back
+    /// after the switch.
+    LocalRemovalsNotCarried,
 }
 
 impl Mutant {
     /// Every seeded bug, in SPEC order.
-    pub const ALL: [Mutant; 27] = [
+    pub const ALL: [Mutant; 28] = [
         Mutant::HeaderBeforeDataSync,
         Mutant::HeaderSyncSkipped,
         Mutant::NoDirSyncAfterRename,
@@ -106,6 +110,7 @@ impl Mutant {
         Mutant::LowerRevDeletedEarly,
         Mutant::ShortWriteTakenComplete,
         Mutant::ReadErrorAsEof,
+        Mutant::LocalRemovalsNotCarried,
     ];
 
     /// A short kebab-case name for command lines and reports.
@@ -138,6 +143,7 @@ impl Mutant {
             Mutant::LowerRevDeletedEarly => "lower-rev-deleted-early",
             Mutant::ShortWriteTakenComplete => "short-write-taken-complete",
             Mutant::ReadErrorAsEof => "read-error-as-eof",
+            Mutant::LocalRemovalsNotCarried => "local-removals-not-carried",
         }
     }
 

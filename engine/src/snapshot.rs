@@ -20,6 +20,8 @@ pub struct Contents {
     pub by_seq: Vec<SeqEntry>,
     /// The counters local document, if present.
     pub counters: Option<Counters>,
+    /// Every other local document, by name.
+    pub locals: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A header and the file it lives in: a consistent, immutable view.
@@ -271,10 +273,13 @@ impl Snapshot {
         }
         let mut local_docs = 0u64;
         let mut counters = None;
+        let mut locals = Vec::new();
         let local_reduce: Reduce = self.trees.local.verify(&self.file, h.local, &mut |k, v| {
             local_docs += 1;
             if k == COUNTERS_DOC {
                 counters = Some(Counters::decode(v)?);
+            } else {
+                locals.push((k.to_vec(), v.to_vec()));
             }
             Ok(())
         })?;
@@ -308,6 +313,7 @@ impl Snapshot {
                 docs,
                 by_seq,
                 counters,
+                locals,
             },
         ))
     }

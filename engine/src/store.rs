@@ -22,7 +22,7 @@
 use crate::commit::{self, Committer, LocalChanges, Trees};
 use crate::config::Config;
 use crate::control::Control;
-use crate::doc::DocInfo;
+use crate::doc::{DocInfo, COUNTERS_DOC};
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::files::{classify, file_name, FileKind};
@@ -31,7 +31,7 @@ use crate::mutants::{self, Mutant};
 use crate::recovery::{self, Recovered};
 use crate::snapshot::Snapshot;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use crate::types::{CommitInfo, HeaderInfo, OpenReport, Stats};
+use crate::types::{CommitInfo, HeaderInfo, LocalChange, OpenReport, Stats};
 use crate::vfs::{is_file_busy, FileVersion, OpenMode, Vfs};
 use std::path::{Path, PathBuf};
 
@@ -42,6 +42,8 @@ pub(crate) struct State {
     pub tip_pos: Option<u64>,
     pub header: Header,
     pub queue: Vec<DocInfo>,
+    /// Local-document changes waiting for the next flush, oldest first.
+    pub local_queue: Vec<LocalChange>,
     pub next_seqno: u64,
     pub poisoned: Option<String>,
     pub compaction_running: bool,
@@ -255,6 +257,7 @@ impl Store {
             tip_pos: pos,
             header,
             queue: Vec::new(),
+            local_queue: Vec::new(),
             next_seqno,
             poisoned: None,
             compaction_running: false,
@@ -308,15 +311,64 @@ impl Store {
         self.queue(key, &[], true)
     }
 
-    /// Mutations waiting for a flush.
+    /// Queue a local document (couchstore's `_local/` documents: metadata
+    /// such as a replication checkpoint) for the next flush. Local documents
+    /// live in their own tree, not in by-id or by-seq, and no reader of
+    /// "changes since" sees them. The change still takes a seqno from the
+    /// store's sequence, returned here: it raises the commit's update_seq,
+    /// so a commit that changed only local documents is a new state that
+    /// recovery, PiTR and compaction's catch-up (which all follow
+    /// update_seq) tell apart from its predecessor.
+    ///
+    /// The name must start with [`LOCAL_PREFIX`], be at most
+    /// [`MAX_LOCAL_NAME`] bytes, and not be the store's own
+    /// [`COUNTERS_DOC`].
+    pub fn set_local(&self, name: &[u8], value: &[u8]) -> Result<u64> {
+        self.queue_local(name, Some(value))
+    }
+
+    /// Queue the removal of a local document (whether or not it exists).
+    /// Returns its seqno, as [`Store::set_local`] does.
+    pub fn delete_local(&self, name: &[u8]) -> Result<u64> {
+        self.queue_local(name, None)
+    }
+
+    fn queue_local(&self, name: &[u8], value: Option<&[u8]>) -> Result<u64> {
+        check_local_name(name)?;
+        let mut st = self.inner.lock()?;
+        st.check_writable()?;
+        let seqno = st.next_seqno;
+        st.next_seqno += 1;
+        st.local_queue.push(LocalChange {
+            name: name.to_vec(),
+            value: value.map(<[u8]>::to_vec),
+            seqno,
+        });
+        drop(st);
+        self.inner.notify();
+        Ok(seqno)
+    }
+
+    /// The newest committed version of the local document `name`.
+    pub fn get_local(&self, name: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.snapshot()?.local(name)
+    }
+
+    /// Mutations and local-document changes waiting for a flush.
     pub fn queue_len(&self) -> Result<usize> {
-        Ok(self.inner.lock()?.queue.len())
+        let st = self.inner.lock()?;
+        Ok(st.queue.len() + st.local_queue.len())
     }
 
     /// The mutations queued for the next flush, oldest first (with the
     /// seqnos they got): for tools that predict what a commit will write.
     pub fn queued(&self) -> Result<Vec<DocInfo>> {
         Ok(self.inner.lock()?.queue.clone())
+    }
+
+    /// The local-document changes queued for the next flush, oldest first.
+    pub fn queued_locals(&self) -> Result<Vec<LocalChange>> {
+        Ok(self.inner.lock()?.local_queue.clone())
     }
 
     /// Persist the queue as one commit. Ok(None) if the queue was empty.
@@ -357,12 +409,14 @@ impl Store {
             st.stats.busy_flushes += 1;
             return Err(Error::Busy);
         }
-        if st.queue.is_empty() {
+        if st.queue.is_empty() && st.local_queue.is_empty() {
             return Ok(None);
         }
         let batch = std::mem::take(&mut st.queue);
+        let locals = std::mem::take(&mut st.local_queue);
         let mutations = batch.len();
-        match self.commit_batch(st, batch, now) {
+        let local_changes = locals.len();
+        match self.commit_batch(st, batch, locals, now) {
             Ok((pos, data_end, header)) => {
                 let info = CommitInfo {
                     update_seq: header.update_seq,
@@ -370,6 +424,7 @@ impl Store {
                     header_pos: pos,
                     data_end,
                     mutations,
+                    local_changes,
                     rev: st.rev,
                 };
                 st.header = header;
@@ -388,11 +443,14 @@ impl Store {
         &self,
         st: &mut State,
         batch: Vec<DocInfo>,
+        local_queue: Vec<LocalChange>,
         timestamp: u64,
     ) -> Result<(u64, u64, Header)> {
         let base = st.header.clone();
+        let local_seq = local_queue.iter().map(|c| c.seqno).max();
+        // In queue order: for a name changed twice the later change wins.
         let locals = LocalChanges {
-            docs: Vec::new(),
+            docs: local_queue.into_iter().map(|c| (c.name, c.value)).collect(),
             recount: true,
         };
         let mut header = commit::apply(
@@ -405,6 +463,7 @@ impl Store {
             Committer::Flusher,
         )?
         .header;
+        header.update_seq = header.update_seq.max(local_seq.unwrap_or(0));
         header.timestamp = timestamp.max(base.timestamp);
         header.prev_header = st.tip_pos;
         let data_end = st.out.end();
@@ -578,4 +637,31 @@ impl Store {
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
+}
+
+/// Every user local document's name starts with this (couchstore's rule).
+pub const LOCAL_PREFIX: &[u8] = b"_local/";
+
+/// The longest local-document name [`Store::set_local`] takes.
+pub const MAX_LOCAL_NAME: usize = 1024;
+
+fn check_local_name(name: &[u8]) -> Result<()> {
+    if !name.starts_with(LOCAL_PREFIX) || name.len() == LOCAL_PREFIX.len() {
+        return Err(Error::Invalid(format!(
+            "local document name {:?} does not start with \"_local/\" followed by a name",
+            String::from_utf8_lossy(name)
+        )));
+    }
+    if name.len() > MAX_LOCAL_NAME {
+        return Err(Error::Invalid(format!(
+            "local document name of {} bytes (at most {MAX_LOCAL_NAME})",
+            name.len()
+        )));
+    }
+    if name == COUNTERS_DOC {
+        return Err(Error::Invalid(
+            "_local/counters is the store's own document".into(),
+        ));
+    }
+    Ok(())
 }

@@ -20,8 +20,23 @@ pub struct CommitInfo {
     pub data_end: u64,
     /// Mutations in the batch (before de-duplication by key).
     pub mutations: usize,
+    /// Local-document changes in the batch.
+    pub local_changes: usize,
     /// The file revision it went to.
     pub rev: u64,
+}
+
+/// A queued change of a local document ([`Store::set_local`]).
+///
+/// [`Store::set_local`]: crate::Store::set_local
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalChange {
+    /// The document's name (`_local/...`).
+    pub name: Vec<u8>,
+    /// The new value; `None` removes the document.
+    pub value: Option<Vec<u8>>,
+    /// The seqno the change took (see `Store::set_local`).
+    pub seqno: u64,
 }
 
 /// A header in a store's header chain.
@@ -130,6 +145,8 @@ pub struct CompactionReport {
 pub struct FlushStart<'a> {
     /// The whole batch, in seqno order (the flusher takes the whole queue).
     pub batch: &'a [DocInfo],
+    /// The local-document changes it commits, in queue order.
+    pub locals: &'a [LocalChange],
     /// The timestamp the commit's header will carry.
     pub timestamp: u64,
     /// The file revision the flusher writes to.

@@ -62,6 +62,14 @@ pub enum Event {
         /// The value, `None` for a delete.
         value: Option<Vec<u8>>,
     },
+    /// The store accepted a local-document change: a set (`Some(value)`)
+    /// or a removal (`None`).
+    LocalQueued {
+        /// The document's name.
+        name: Vec<u8>,
+        /// The value, `None` for a removal.
+        value: Option<Vec<u8>>,
+    },
     /// A set or delete was refused, explained.
     Refused {
         /// Which.
@@ -233,7 +241,10 @@ impl Event {
     /// Whether the event has a trace line ([`Event::Queued`] and
     /// [`Event::FlushStarted`] feed only the model: the step line says them).
     fn traced(&self) -> bool {
-        !matches!(self, Event::Queued { .. } | Event::FlushStarted { .. })
+        !matches!(
+            self,
+            Event::Queued { .. } | Event::LocalQueued { .. } | Event::FlushStarted { .. }
+        )
     }
 }
 
@@ -248,6 +259,16 @@ impl fmt::Display for Event {
                 "   queued {} {}",
                 if value.is_some() { "set" } else { "delete" },
                 String::from_utf8_lossy(key)
+            ),
+            Event::LocalQueued { name, value } => write!(
+                f,
+                "   queued {} {}",
+                if value.is_some() {
+                    "local set"
+                } else {
+                    "local removal"
+                },
+                String::from_utf8_lossy(name)
             ),
             Event::Refused { op, error } => write!(f, "   {} refused: {error}", op.name()),
             Event::FlushStarted { timestamp_secs } => {
@@ -363,6 +384,13 @@ pub struct Journal {
     rev: u64,
     /// Compactions switched since the last crash or restart.
     switches_since_crash: u32,
+    /// A local-document change was queued since the last flush started.
+    queued_locals: bool,
+    /// The flush in flight carries local-document changes.
+    in_flight_locals: bool,
+    /// A compaction runs, and whether a flush with local-document changes
+    /// was acknowledged since it started.
+    compacting: Option<bool>,
 }
 
 impl Journal {
@@ -378,6 +406,9 @@ impl Journal {
             in_flight_max_value: 0,
             rev: 0,
             switches_since_crash: 0,
+            queued_locals: false,
+            in_flight_locals: false,
+            compacting: None,
         }
     }
 
@@ -400,6 +431,21 @@ impl Journal {
             }
             Event::Queued { key, value: None } => {
                 self.model.delete(key);
+                Ok(())
+            }
+            Event::LocalQueued {
+                name,
+                value: Some(v),
+            } => {
+                if v.len() <= ORACLE_VALUE_INLINE_BYTES {
+                    self.model.set_local(name, v);
+                } else {
+                    self.model.set_local(name, &oracle_value(v.clone()));
+                }
+                Ok(())
+            }
+            Event::LocalQueued { name, value: None } => {
+                self.model.delete_local(name);
                 Ok(())
             }
             Event::FlushStarted { timestamp_secs } => {
@@ -452,10 +498,17 @@ impl Journal {
             Event::Queued { value: Some(v), .. } => {
                 self.queued_max_value = self.queued_max_value.max(v.len())
             }
+            Event::LocalQueued { .. } => self.queued_locals = true,
             Event::FlushStarted { .. } => {
                 self.in_flight_max_value = std::mem::take(&mut self.queued_max_value);
+                self.in_flight_locals = std::mem::take(&mut self.queued_locals);
             }
             Event::FlushAcked { data_end, .. } => {
+                if self.in_flight_locals {
+                    if let Some(changed) = &mut self.compacting {
+                        *changed = true;
+                    }
+                }
                 match data_end % block {
                     0 => self.reached.mark(State::CommitOnBlockBoundary),
                     r if r == block - 1 => self.reached.mark(State::CommitOneByteBeforeBoundary),
@@ -469,12 +522,17 @@ impl Journal {
                     self.reached.mark(State::ChunkSpansTwoBoundaries);
                 }
             }
-            Event::CompactionStarted { params, .. }
-                if params.purge_upto.is_some_and(|p| p > 0) && params.pitr.is_some() =>
-            {
-                self.reached.mark(State::PurgeWithPitr);
+            Event::CompactionStarted { params, .. } => {
+                self.compacting = Some(false);
+                if params.purge_upto.is_some_and(|p| p > 0) && params.pitr.is_some() {
+                    self.reached.mark(State::PurgeWithPitr);
+                }
             }
+            Event::CompactionAborted { .. } => self.compacting = None,
             Event::CompactionSwitched { .. } => {
+                if self.compacting.take() == Some(true) {
+                    self.reached.mark(State::LocalChangeCaughtUp);
+                }
                 self.switches_since_crash += 1;
                 self.rev += 1;
                 if self.switches_since_crash >= 2 {
@@ -503,6 +561,8 @@ impl Journal {
             } => {
                 self.switches_since_crash = 0;
                 self.queued_max_value = 0;
+                self.queued_locals = false;
+                self.compacting = None;
                 if let Some(mode) = record.mode {
                     let mode = CrashMode::ALL.iter().position(|m| *m == mode).unwrap_or(0);
                     self.reached.mark(State::CrashIn {
@@ -517,6 +577,8 @@ impl Journal {
             Event::ProcessRestart => {
                 self.switches_since_crash = 0;
                 self.queued_max_value = 0;
+                self.queued_locals = false;
+                self.compacting = None;
             }
             Event::Opened {
                 rev,

@@ -43,6 +43,7 @@ struct Walked {
     docs: oracle::State,
     by_seq: Vec<oracle::BySeqEntry>,
     counters: oracle::Counters,
+    locals: oracle::Locals,
 }
 
 /// Verified walks of headers by (file, header position), for one scenario
@@ -135,6 +136,7 @@ pub fn extract_headers_cached(
                     docs: walked.docs.clone(),
                     by_seq: walked.by_seq.clone(),
                     counters: walked.counters,
+                    locals: walked.locals.clone(),
                 });
                 continue;
             }
@@ -157,6 +159,7 @@ pub fn extract_headers_cached(
                         docs: walked.docs,
                         by_seq: walked.by_seq,
                         counters: walked.counters,
+                        locals: walked.locals,
                     },
                 );
             }
@@ -217,6 +220,11 @@ fn walk(
             live: counters.live,
             deleted: counters.deleted,
         },
+        locals: contents
+            .locals
+            .into_iter()
+            .map(|(name, v)| (name, value(v, false)))
+            .collect(),
     };
     if let Some(fresh) = fresh {
         *fresh = Some((report.extent, recovered.clone()));

@@ -106,6 +106,10 @@ pub enum Op {
     Background,
     /// `Store::retry_pending_deletions`.
     RetryDeletions,
+    /// `Store::set_local`.
+    SetLocal,
+    /// `Store::delete_local`.
+    DeleteLocal,
 }
 
 impl Op {
@@ -122,6 +126,8 @@ impl Op {
             Op::StrictOpen => "strict-open",
             Op::Background => "background",
             Op::RetryDeletions => "retry deletions",
+            Op::SetLocal => "set local",
+            Op::DeleteLocal => "delete local",
         }
     }
 }

@@ -530,6 +530,10 @@ fn simpler_steps(step: &Step) -> Vec<Step> {
             out
         }
         Step::Hold { .. } => vec![],
+        Step::Local { name, len, delete } => toward(len, 0)
+            .into_iter()
+            .map(|len| Step::Local { name, len, delete })
+            .collect(),
         Step::EdgeCommit { key, edge } => toward(edge, 0)
             .into_iter()
             .map(|edge| Step::EdgeCommit { key, edge })
@@ -881,6 +885,14 @@ fn step_fields(step: &Step) -> (&'static str, Vec<(&'static str, String)>) {
             ],
         ),
         Step::Hold { release } => ("Hold", vec![("release", release.to_string())]),
+        Step::Local { name, len, delete } => (
+            "Local",
+            vec![
+                ("name", name.to_string()),
+                ("len", len.to_string()),
+                ("delete", delete.to_string()),
+            ],
+        ),
         Step::EdgeCommit { key, edge } => (
             "EdgeCommit",
             vec![("key", key.to_string()), ("edge", edge.to_string())],

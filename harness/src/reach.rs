@@ -57,6 +57,12 @@ pub enum State {
     HeldSnapshotAcrossSwitch,
     /// Deletions deferred by a reader were retried and done.
     DeferredUnlinkRetried,
+    /// Local documents were read (by name or all) and checked.
+    ReadLocal,
+    /// A flush that changed local documents was acknowledged while a
+    /// compaction ran, and the compaction then switched: its catch-up had
+    /// to carry the change.
+    LocalChangeCaughtUp,
     /// A crash struck with crash mode `mode` while the compactor was in
     /// `phase` (indices into [`CrashMode::ALL`] and [`PHASES`]).
     CrashIn {
@@ -104,6 +110,8 @@ impl State {
             State::ReadSnapshotAtSeqno,
             State::HeldSnapshotAcrossSwitch,
             State::DeferredUnlinkRetried,
+            State::ReadLocal,
+            State::LocalChangeCaughtUp,
         ];
         for mode in 0..CrashMode::ALL.len() as u8 {
             for phase in 0..PHASES.len() as u8 {
@@ -136,6 +144,8 @@ impl State {
             State::ReadSnapshotAtSeqno => "read-snapshot-at-seqno".into(),
             State::HeldSnapshotAcrossSwitch => "held-snapshot-across-switch".into(),
             State::DeferredUnlinkRetried => "deferred-unlink-retried".into(),
+            State::ReadLocal => "read-local".into(),
+            State::LocalChangeCaughtUp => "local-change-caught-up".into(),
             State::CrashIn { mode, phase } => format!(
                 "crash:{}@{}",
                 CrashMode::ALL[usize::from(mode) % CrashMode::ALL.len()],
@@ -165,7 +175,7 @@ pub struct Reached {
 }
 
 /// States before the crash-mode x phase grid.
-const FIXED_STATES: u8 = 20;
+const FIXED_STATES: u8 = 22;
 
 impl State {
     /// The state's index in [`State::all`].

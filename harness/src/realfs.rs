@@ -112,6 +112,9 @@ pub struct WireHeader {
     pub by_seq: Vec<BySeqEntry>,
     /// Counters.
     pub counters: Counters,
+    /// Other local documents, by name.
+    #[serde(default)]
+    pub locals: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl From<&RecoveredStore> for WireStore {
@@ -127,6 +130,11 @@ impl From<&RecoveredStore> for WireStore {
                     docs: h.docs.iter().map(|(k, d)| (k.clone(), d.clone())).collect(),
                     by_seq: h.by_seq.clone(),
                     counters: h.counters,
+                    locals: h
+                        .locals
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                 })
                 .collect(),
             files: r.files.clone(),
@@ -148,6 +156,7 @@ impl WireStore {
                     docs: h.docs.iter().cloned().collect(),
                     by_seq: h.by_seq.clone(),
                     counters: h.counters,
+                    locals: h.locals.iter().cloned().collect(),
                 })
                 .collect(),
             files: self.files.clone(),

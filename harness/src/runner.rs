@@ -9,7 +9,8 @@ pub use crate::extract::{extract, extract_headers};
 pub use crate::failure::{replay_command, Failure, FailureKind};
 use crate::failure::{Check, HarnessCheck, Op};
 use crate::scenario::{
-    batch_len, failpoint_name, key_bytes, value_len, Scenario, Step, FAULT_STEPS, IO_KINDS,
+    batch_len, failpoint_name, key_bytes, local_name, value_len, Scenario, Step, FAULT_STEPS,
+    IO_KINDS,
 };
 use crate::watch::{Watch, WatchVfs, WatchdogExpired, DEFAULT_CALL_BUDGET, DEFAULT_DISK_CEILING};
 use engine::mutants::Mutant;
@@ -543,6 +544,26 @@ impl<'a> Runner<'a> {
                     Err(e) => self.mutation_refused(Op::Delete, &e, before),
                 }
             }
+            Step::Local { name, len, delete } => {
+                let name = local_name(name);
+                let before = self.watch.injected();
+                let value = (!delete).then(|| {
+                    self.version += 1;
+                    value_for(u32::from(name[7]), usize::from(len % 64), self.version)
+                });
+                let store = self.store()?;
+                let (result, op) = match &value {
+                    None => (store.delete_local(&name), Op::DeleteLocal),
+                    Some(v) => (store.set_local(&name, v), Op::SetLocal),
+                };
+                match result {
+                    Ok(_) => {
+                        self.mutations += 1;
+                        self.emit(Event::LocalQueued { name, value })
+                    }
+                    Err(e) => self.mutation_refused(op, &e, before),
+                }
+            }
             Step::Flush => self.flush(),
             Step::Tick { secs } => {
                 self.clock.advance(u64::from(secs));
@@ -816,7 +837,7 @@ impl<'a> Runner<'a> {
         };
         let judged: engine::Result<Result<(), oracle::Divergence>> = (|| {
             let model = &self.journal.model;
-            Ok(match kind % 4 {
+            Ok(match kind % 5 {
                 0 => {
                     let k = key_bytes(&c, u32::from(a));
                     let found = state(store.get(&k)?.into_iter().collect());
@@ -842,6 +863,27 @@ impl<'a> Runner<'a> {
                     let found = crate::extract::by_seq_entries(snap.changes_since(at(a))?);
                     self.journal.reached.mark(Reach::ReadChangesSince);
                     model.check_changes_since(at(a), &found, snap.header().purge_seq)
+                }
+                4 => {
+                    self.journal.reached.mark(Reach::ReadLocal);
+                    if a.is_multiple_of(2) {
+                        let name = local_name(b);
+                        let found: oracle::Locals = store
+                            .get_local(&name)?
+                            .map(|v| (name.clone(), crate::extract::oracle_value(v)))
+                            .into_iter()
+                            .collect();
+                        model.check_local_read("get_local", |n| n == name.as_slice(), &found)
+                    } else {
+                        let found: oracle::Locals = store
+                            .snapshot()?
+                            .locals()?
+                            .into_iter()
+                            .filter(|(n, _)| n.as_slice() != engine::COUNTERS_DOC)
+                            .map(|(n, v)| (n, crate::extract::oracle_value(v)))
+                            .collect();
+                        model.check_local_read("locals", |_| true, &found)
+                    }
                 }
                 _ => match store.snapshot_at_seqno(at(a))? {
                     None => Ok(()),

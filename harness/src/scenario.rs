@@ -16,6 +16,15 @@ use std::fmt;
 
 /// Keys are `k00`..`k{KEY_SPACE-1}`: few keys, so updates and deletes collide.
 pub const KEY_SPACE: u8 = 48;
+
+/// Local documents are `_local/l0`..`_local/l{LOCAL_NAMES-1}`: a handful, so
+/// sets and removals of one name meet, across compaction phases too.
+pub const LOCAL_NAMES: u8 = 4;
+
+/// The name of local document `n` (modulo [`LOCAL_NAMES`]).
+pub fn local_name(n: u8) -> Vec<u8> {
+    format!("_local/l{}", n % LOCAL_NAMES).into_bytes()
+}
 /// At most this many steps per scenario.
 pub const MAX_STEPS: usize = 96;
 /// Bytes of the fixed configuration prefix.
@@ -270,9 +279,10 @@ pub enum Step {
     /// the model's last acknowledged state: `kind` 0 `get(k{a})`, 1
     /// `scan(k{a}..k{b})`, 2 `changes_since(tip * a / 255)`, 3
     /// `snapshot_at_seqno(tip * a / 255)` (its state must be the committed
-    /// one at its update_seq).
+    /// one at its update_seq), 4 local documents: `get_local(l{b})` for an
+    /// even `a`, every local document for an odd one.
     Read {
-        /// 0..=3.
+        /// 0..=4.
         kind: u8,
         /// First argument.
         a: u8,
@@ -297,6 +307,16 @@ pub enum Step {
         first: u8,
         /// Value length code, as `Set`'s.
         len: u8,
+    },
+    /// Queue a change of local document `_local/l{name}`: a set to a value
+    /// of `len` bytes, or with `delete` its removal.
+    Local {
+        /// Name index, 0..LOCAL_NAMES.
+        name: u8,
+        /// Value length, 0..=63 (ignored for a removal).
+        len: u8,
+        /// Remove instead of set.
+        delete: bool,
     },
     /// Damage the finished image (the `recover_corrupt` target only: its
     /// decoding reads the crash and fault opcodes as damage, see
@@ -548,7 +568,8 @@ const OPCODES: [u8; 64] = [
     14, // check
     16, // fault
     15, // snapshot check
-    0, 0, 0, 0,  // set
+    0, 0, 0,  // set
+    21, // local document
     17, // edge commit
     18, // batch
     20, // hold or release a snapshot
@@ -734,13 +755,22 @@ fn decode_step(b: &mut Bytes<'_>) -> Step {
             edge: b.byte() % 3,
         },
         19 => Step::Read {
-            kind: b.byte() % 4,
+            kind: b.byte() % 5,
             a: b.byte(),
             b: b.byte(),
         },
         20 => Step::Hold {
             release: b.byte() % 2 == 1,
         },
+        21 => {
+            let x = b.byte();
+            Step::Local {
+                name: x % LOCAL_NAMES,
+                // 128 is a multiple of LOCAL_NAMES.
+                delete: x >= 128,
+                len: b.byte() % 64,
+            }
+        }
         18 => Step::Batch {
             count: 1 + b.byte() % 255,
             first: b.byte(),
@@ -803,7 +833,12 @@ fn encode_step(step: &Step, out: &mut Vec<u8>) {
         Step::Check => out.push(opcode_byte(14)),
         Step::SnapshotCheck { back } => out.extend([opcode_byte(15), back % 32]),
         Step::EdgeCommit { key, edge } => out.extend([opcode_byte(17), key % KEY_SPACE, edge % 3]),
-        Step::Read { kind, a, b } => out.extend([opcode_byte(19), kind % 4, a, b]),
+        Step::Read { kind, a, b } => out.extend([opcode_byte(19), kind % 5, a, b]),
+        Step::Local { name, len, delete } => out.extend([
+            opcode_byte(21),
+            name % LOCAL_NAMES + if delete { 128 } else { 0 },
+            len % 64,
+        ]),
         Step::Hold { release } => out.extend([opcode_byte(20), u8::from(release)]),
         Step::Batch { count, first, len } => out.extend([
             opcode_byte(18),
@@ -889,12 +924,24 @@ impl fmt::Display for Step {
                     _ => "one byte into a block",
                 }
             ),
-            Step::Read { kind, a, b } => match kind % 4 {
+            Step::Read { kind, a, b } => match kind % 5 {
                 0 => write!(f, "read get k{:02}", a % KEY_SPACE),
                 1 => write!(f, "read scan k{:02}..k{:02}", a % KEY_SPACE, b % KEY_SPACE),
                 2 => write!(f, "read changes since tip*{a}/255"),
-                _ => write!(f, "read snapshot at seqno tip*{a}/255"),
+                3 => write!(f, "read snapshot at seqno tip*{a}/255"),
+                _ if a.is_multiple_of(2) => write!(f, "read local document l{}", b % LOCAL_NAMES),
+                _ => write!(f, "read every local document"),
             },
+            Step::Local {
+                name, delete: true, ..
+            } => write!(f, "remove local document l{}", name % LOCAL_NAMES),
+            Step::Local { name, len, .. } => {
+                write!(
+                    f,
+                    "set local document l{} ({len} bytes)",
+                    name % LOCAL_NAMES
+                )
+            }
             Step::Hold { release: false } => write!(f, "hold a snapshot"),
             Step::Hold { release: true } => write!(f, "release the held snapshot"),
             Step::Batch { count, first, len } => {

@@ -34,11 +34,12 @@ pub enum Invariant {
     PitrWindows,
     SingleAuthority,
     ReadsMatch,
+    LocalDocs,
 }
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 16] = [
+    pub const ALL: [Invariant; 17] = [
         Invariant::AtomicCommit,
         Invariant::Durability,
         Invariant::NoHoles,
@@ -55,6 +56,7 @@ impl Invariant {
         Invariant::PitrWindows,
         Invariant::SingleAuthority,
         Invariant::ReadsMatch,
+        Invariant::LocalDocs,
     ];
 
     /// The stable short name.
@@ -76,6 +78,7 @@ impl Invariant {
             Invariant::PitrWindows => "pitr-windows",
             Invariant::SingleAuthority => "single-authority",
             Invariant::ReadsMatch => "reads-match",
+            Invariant::LocalDocs => "local-docs",
         }
     }
 
@@ -115,7 +118,10 @@ impl Invariant {
                 "PiTR keeps exactly the policy's headers: the last of each window since the cutoff's base"
             }
             Invariant::ReadsMatch => {
-                "every read API (get, scan, changes since) shows the last acknowledged state"
+                "every read API (get, scan, changes since, local documents) shows the last acknowledged state"
+            }
+            Invariant::LocalDocs => {
+                "every header shows the local documents of its commit: none lost, changed or back after removal"
             }
             Invariant::SingleAuthority => {
                 "exactly one authoritative revision, and a .compact file never is one"

@@ -2,7 +2,7 @@
 //! and the header slots of each file recovery may open. Plain data, shared by
 //! the model (which builds it) and the checks (which decide against it).
 
-use crate::types::State;
+use crate::types::{Locals, State};
 
 /// One committed state: what a header at `update_seq` must show.
 #[derive(Clone, Debug)]
@@ -11,6 +11,8 @@ pub(crate) struct Commit {
     /// `None` only for the empty state of a store created without a header.
     pub(crate) timestamp_secs: Option<u64>,
     pub(crate) docs: State,
+    /// The user local documents.
+    pub(crate) locals: Locals,
 }
 
 /// Who wrote a header, which decides the invariant a problem with it breaks.

@@ -53,5 +53,6 @@ mod types;
 pub use divergence::{DiffLine, Divergence, HeaderRef, Invariant, MAX_DIFF_LINES};
 pub use model::{CheckReport, CompactionOutcome, InFlight, Model};
 pub use types::{
-    BySeqEntry, CompactionParams, Counters, Doc, Pitr, RecoveredHeader, RecoveredStore, State,
+    BySeqEntry, CompactionParams, Counters, Doc, Locals, Pitr, RecoveredHeader, RecoveredStore,
+    State,
 };

@@ -7,7 +7,7 @@ use std::fmt;
 use crate::checks::{self, Tip};
 use crate::divergence::{Divergence, HeaderRef};
 use crate::expect::{Commit, Expectation, Origin, Slot};
-use crate::types::{CompactionParams, Doc, Pitr, RecoveredHeader, RecoveredStore, State};
+use crate::types::{CompactionParams, Doc, Locals, Pitr, RecoveredHeader, RecoveredStore, State};
 
 /// The authoritative file as the model knows it.
 #[derive(Clone, Debug)]
@@ -94,6 +94,9 @@ pub struct Model {
     acked: usize,
     /// Mutations not yet taken by a flush, with their seqnos.
     queue: Vec<(Vec<u8>, Doc)>,
+    /// Local-document changes not yet taken by a flush: name, value (`None`
+    /// removes), seqno.
+    local_queue: Vec<(Vec<u8>, Option<Vec<u8>>, u64)>,
     next_seqno: u64,
     /// After a crash or a failed flush: only `crash` and `check` are allowed.
     needs_check: bool,
@@ -118,11 +121,13 @@ impl Model {
             update_seq: 0,
             timestamp_secs: None,
             docs: State::new(),
+            locals: Locals::new(),
         };
         Model {
             history: vec![genesis],
             acked: 0,
             queue: Vec::new(),
+            local_queue: Vec::new(),
             next_seqno: 1,
             needs_check: false,
             file: FileModel {
@@ -164,6 +169,27 @@ impl Model {
         self.enqueue(key, Doc::tombstone)
     }
 
+    /// The store accepted `set_local(name, value)`. Returns the seqno the
+    /// change took: local documents are in no index, but each change raises
+    /// its commit's update_seq.
+    pub fn set_local(&mut self, name: &[u8], value: &[u8]) -> u64 {
+        self.enqueue_local(name, Some(value))
+    }
+
+    /// The store accepted `delete_local(name)`. Returns its seqno.
+    pub fn delete_local(&mut self, name: &[u8]) -> u64 {
+        self.enqueue_local(name, None)
+    }
+
+    fn enqueue_local(&mut self, name: &[u8], value: Option<&[u8]>) -> u64 {
+        self.assert_usable("a local-document change");
+        let seqno = self.next_seqno;
+        self.next_seqno += 1;
+        self.local_queue
+            .push((name.to_vec(), value.map(<[u8]>::to_vec), seqno));
+        seqno
+    }
+
     fn enqueue(&mut self, key: &[u8], doc: impl FnOnce(u64) -> Doc) -> u64 {
         self.assert_usable("a mutation");
         let seqno = self.next_seqno;
@@ -181,7 +207,7 @@ impl Model {
             "oracle misuse: a flush is already in flight"
         );
         assert!(
-            !self.queue.is_empty(),
+            !self.queue.is_empty() || !self.local_queue.is_empty(),
             "oracle misuse: flush of an empty queue commits nothing"
         );
         let tip = &self.history[self.acked];
@@ -192,15 +218,24 @@ impl Model {
             );
         }
         let mut docs = tip.docs.clone();
+        let mut locals = tip.locals.clone();
         let mut update_seq = tip.update_seq;
         for (key, doc) in self.queue.drain(..) {
-            update_seq = doc.seqno;
+            update_seq = update_seq.max(doc.seqno);
             docs.insert(key, doc);
+        }
+        for (name, value, seqno) in self.local_queue.drain(..) {
+            update_seq = update_seq.max(seqno);
+            match value {
+                Some(value) => locals.insert(name, value),
+                None => locals.remove(&name),
+            };
         }
         self.history.push(Commit {
             update_seq,
             timestamp_secs: Some(timestamp_secs),
             docs,
+            locals,
         });
     }
 
@@ -295,6 +330,7 @@ impl Model {
     /// compaction under way is cut. Next: `check` after the reopen.
     pub fn crash(&mut self) {
         self.queue.clear();
+        self.local_queue.clear();
         self.needs_check = true;
     }
 
@@ -407,6 +443,24 @@ impl Model {
         checks::check_read(what, &expected, found, purge_seq)
     }
 
+    /// Decides a read of local documents of the running store: `found` is
+    /// what the reads of the names `in_range` selects returned. It must be
+    /// the last acknowledged local documents on those names.
+    pub fn check_local_read(
+        &self,
+        what: &str,
+        in_range: impl Fn(&[u8]) -> bool,
+        found: &Locals,
+    ) -> Result<(), Divergence> {
+        let expected: Locals = self
+            .expected_locals()
+            .iter()
+            .filter(|(name, _)| in_range(name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        checks::check_local_read(what, &expected, found)
+    }
+
     /// Decides `changes_since(since)` of the running store: the by-seq
     /// entries with seqno > `since` of the last acknowledged state, in
     /// seqno order, tombstones at or below `purge_seq` optional.
@@ -436,6 +490,11 @@ impl Model {
     /// The last acknowledged state, tombstones included.
     pub fn expected_state(&self) -> &State {
         &self.history[self.acked].docs
+    }
+
+    /// The user local documents of the last acknowledged state.
+    pub fn expected_locals(&self) -> &Locals {
+        &self.history[self.acked].locals
     }
 
     /// The update_seq of the last acknowledged state.
@@ -599,6 +658,7 @@ impl Model {
         self.history.truncate(index + 1);
         self.acked = index;
         self.queue.clear();
+        self.local_queue.clear();
         self.next_seqno = self.history[index].update_seq + 1;
         self.compaction = None;
         self.needs_check = false;

@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 /// The key -> newest version map of one header, as by-id lists it.
 pub type State = BTreeMap<Vec<u8>, Doc>;
 
+/// The user local documents of one header, name -> value (the store's own
+/// counters document is not among them: [`RecoveredHeader::counters`]).
+pub type Locals = BTreeMap<Vec<u8>, Vec<u8>>;
+
 /// The newest version of one key in one header.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Doc {
@@ -80,6 +84,9 @@ pub struct RecoveredHeader {
     pub by_seq: Vec<BySeqEntry>,
     /// The counters local document.
     pub counters: Counters,
+    /// Every other local document.
+    #[serde(default)]
+    pub locals: Locals,
 }
 
 impl RecoveredHeader {
@@ -98,6 +105,7 @@ impl RecoveredHeader {
         purge_seq: u64,
         timestamp_secs: u64,
         docs: State,
+        locals: Locals,
     ) -> RecoveredHeader {
         let mut by_seq: Vec<BySeqEntry> = docs
             .iter()
@@ -116,6 +124,7 @@ impl RecoveredHeader {
             docs,
             by_seq,
             counters,
+            locals,
         }
     }
 }
@@ -180,5 +189,14 @@ fn digest_header(header: &RecoveredHeader) -> String {
     }
     hasher.update(header.counters.live.to_le_bytes());
     hasher.update(header.counters.deleted.to_le_bytes());
+    // Only when there are any, so digests of headers without local
+    // documents stay what they were before local documents existed.
+    if !header.locals.is_empty() {
+        hasher.update((header.locals.len() as u64).to_le_bytes());
+        for (name, value) in &header.locals {
+            bytes(&mut hasher, name);
+            bytes(&mut hasher, value);
+        }
+    }
     hex::encode(hasher.finalize())
 }

@@ -323,3 +323,26 @@ fn reads_of_the_acknowledged_state_pass() {
             .unwrap_or_else(|d| panic!("changes since {since}:\n{d}"));
     }
 }
+
+#[test]
+fn local_documents_follow_their_commits_through_a_compaction() {
+    let mut s = basic();
+    s.local("_local/ckpt", Some("1"));
+    s.local("_local/other", Some("x"));
+    let h6 = s.flush(25);
+    assert_eq!(h6.update_seq, 6, "a local change takes a seqno");
+    s.model.compaction_started(compaction(None, None, 30));
+    s.local("_local/ckpt", None);
+    s.flush(30);
+    s.model.compaction_switched();
+    let expected: oracle::Locals = [(b"_local/other".to_vec(), b"x".to_vec())]
+        .into_iter()
+        .collect();
+    assert_eq!(s.model.expected_locals(), &expected);
+    s.model
+        .check_local_read("locals", |_| true, &expected)
+        .unwrap();
+    s.crash();
+    // The new file: H0 and the tip.
+    s.model.check(&s.file(&[6, 7])).unwrap();
+}

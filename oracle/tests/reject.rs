@@ -7,7 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{
-    basic, compaction, derived, edit, key, pitr_history, purged, store, with_files, Script,
+    basic, compaction, derived, edit, edit_locals, key, pitr_history, purged, store, with_files,
+    Script,
 };
 use oracle::{Divergence, Doc, Invariant, Model, RecoveredStore};
 
@@ -107,6 +108,68 @@ fn compaction_loses_catch_up_mutations() -> Divergence {
         docs.remove(&key("e"));
     });
     checked(s, |s| store(&[&s.at(4), &tip]))
+}
+
+/// u2, then a local document set (5) and removed (6) while a compaction
+/// runs; the compaction switches at 6.
+fn local_history() -> Script {
+    let mut s = basic();
+    s.local("_local/ckpt", Some("1"));
+    s.flush(25);
+    s.model.compaction_started(compaction(None, None, 30));
+    s.local("_local/ckpt", None);
+    s.flush(30);
+    s.model.compaction_switched();
+    s
+}
+
+/// The compaction's catch-up carried the local document but not its
+/// removal: it is back in the new file's tip.
+fn local_removal_lost_by_catch_up() -> Divergence {
+    let mut s = local_history();
+    s.crash();
+    let tip = edit_locals(&s.at(6), |locals| {
+        locals.insert(key("_local/ckpt"), key("1"));
+    });
+    checked(s, |s| store(&[&s.at(5), &tip]))
+}
+
+/// An acknowledged local document is missing from the recovered tip.
+fn acked_local_lost() -> Divergence {
+    let mut s = basic();
+    s.local("_local/ckpt", Some("1"));
+    s.flush(25);
+    s.crash();
+    let tip = edit_locals(&s.at(5), |locals| {
+        locals.clear();
+    });
+    checked(s, |s| store(&[&s.at(2), &s.at(4), &tip]))
+}
+
+/// An older header shows a local document's later value.
+fn older_header_has_a_newer_local() -> Divergence {
+    let mut s = basic();
+    s.local("_local/ckpt", Some("1"));
+    s.flush(25);
+    s.local("_local/ckpt", Some("2"));
+    s.flush(26);
+    s.crash();
+    let old = edit_locals(&s.at(5), |locals| {
+        locals.insert(key("_local/ckpt"), key("2"));
+    });
+    checked(s, |s| store(&[&s.at(2), &s.at(4), &old, &s.at(6)]))
+}
+
+/// A local-document read returns a value that was never acknowledged.
+fn stale_local_read() -> Divergence {
+    let mut s = basic();
+    s.local("_local/ckpt", Some("1"));
+    s.flush(25);
+    s.local("_local/ckpt", Some("2"));
+    let found = [(key("_local/ckpt"), key("2"))].into_iter().collect();
+    s.model
+        .check_local_read("get_local", |n| n == b"_local/ckpt", &found)
+        .expect_err("a queued value must not be read")
 }
 
 /// A tip a check saw (here an in-flight commit that landed) is durable from
@@ -506,6 +569,18 @@ const SCENARIOS: &[Scenario] = &[
         changes_since_misses_the_newest,
         Invariant::ReadsMatch,
     ),
+    ("stale_local_read", stale_local_read, Invariant::ReadsMatch),
+    (
+        "local_removal_lost_by_catch_up",
+        local_removal_lost_by_catch_up,
+        Invariant::LocalDocs,
+    ),
+    ("acked_local_lost", acked_local_lost, Invariant::LocalDocs),
+    (
+        "older_header_has_a_newer_local",
+        older_header_has_a_newer_local,
+        Invariant::HeaderHistory,
+    ),
 ];
 
 fn run(name: &str) {
@@ -560,6 +635,10 @@ rejects!(
     compact_file_survives_open,
     two_revisions,
     switch_undone_by_the_crash,
+    stale_local_read,
+    local_removal_lost_by_catch_up,
+    acked_local_lost,
+    older_header_has_a_newer_local,
 );
 
 #[test]

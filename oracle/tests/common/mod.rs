@@ -4,8 +4,8 @@
 #![allow(dead_code)] // each test file uses its own part of the helpers
 
 use oracle::{
-    BySeqEntry, CompactionParams, Counters, Doc, Model, Pitr, RecoveredHeader, RecoveredStore,
-    State,
+    BySeqEntry, CompactionParams, Counters, Doc, Locals, Model, Pitr, RecoveredHeader,
+    RecoveredStore, State,
 };
 
 pub fn key(k: &str) -> Vec<u8> {
@@ -40,7 +40,15 @@ pub fn derived(
         docs,
         by_seq,
         counters,
+        locals: Locals::new(),
     }
+}
+
+/// The same header with its local documents changed.
+pub fn edit_locals(header: &RecoveredHeader, change: impl FnOnce(&mut Locals)) -> RecoveredHeader {
+    let mut header = header.clone();
+    change(&mut header.locals);
+    header
 }
 
 /// The same header with its documents changed, by-seq and counters
@@ -48,19 +56,25 @@ pub fn derived(
 pub fn edit(header: &RecoveredHeader, change: impl FnOnce(&mut State)) -> RecoveredHeader {
     let mut docs = header.docs.clone();
     change(&mut docs);
-    derived(
-        header.update_seq,
-        header.purge_seq,
-        header.timestamp_secs,
-        docs,
-    )
+    RecoveredHeader {
+        locals: header.locals.clone(),
+        ..derived(
+            header.update_seq,
+            header.purge_seq,
+            header.timestamp_secs,
+            docs,
+        )
+    }
 }
 
 /// The header after a compaction purged every tombstone up to `purge_seq`.
 pub fn purged(header: &RecoveredHeader, purge_seq: u64) -> RecoveredHeader {
     let mut docs = header.docs.clone();
     docs.retain(|_, doc| !(doc.deleted && doc.seqno <= purge_seq));
-    derived(header.update_seq, purge_seq, header.timestamp_secs, docs)
+    RecoveredHeader {
+        locals: header.locals.clone(),
+        ..derived(header.update_seq, purge_seq, header.timestamp_secs, docs)
+    }
 }
 
 /// A store whose file holds `headers`, given oldest first.
@@ -82,7 +96,9 @@ pub fn with_files(mut store: RecoveredStore, files: &[&str]) -> RecoveredStore {
 pub struct Script {
     pub model: Model,
     state: State,
+    locals: Locals,
     queue: Vec<(Vec<u8>, Doc)>,
+    local_queue: Vec<(Vec<u8>, Option<Vec<u8>>, u64)>,
     next_seqno: u64,
     /// Every committed header, by update_seq (acknowledged or in flight).
     pub committed: Vec<RecoveredHeader>,
@@ -93,7 +109,9 @@ impl Script {
         Script {
             model: Model::new(),
             state: State::new(),
+            locals: Locals::new(),
             queue: Vec::new(),
+            local_queue: Vec::new(),
             next_seqno: 1,
             committed: Vec::new(),
         }
@@ -121,14 +139,42 @@ impl Script {
         seqno
     }
 
+    /// A local document set (`Some`) or removed (`None`).
+    pub fn local(&mut self, name: &str, value: Option<&str>) -> u64 {
+        let seqno = match value {
+            Some(v) => self.model.set_local(name.as_bytes(), v.as_bytes()),
+            None => self.model.delete_local(name.as_bytes()),
+        };
+        assert_eq!(
+            seqno, self.next_seqno,
+            "script and model disagree on seqnos"
+        );
+        self.local_queue.push((key(name), value.map(key), seqno));
+        self.next_seqno += 1;
+        seqno
+    }
+
     /// flush_started only: returns the header the flush writes.
     pub fn start_flush(&mut self, timestamp_secs: u64) -> RecoveredHeader {
         self.model.flush_started(timestamp_secs);
-        let update_seq = self.queue.last().expect("a non-empty queue").1.seqno;
+        let update_seq = self
+            .queue
+            .iter()
+            .map(|(_, doc)| doc.seqno)
+            .chain(self.local_queue.iter().map(|(_, _, seqno)| *seqno))
+            .max()
+            .expect("a non-empty queue");
         for (key, doc) in self.queue.drain(..) {
             self.state.insert(key, doc);
         }
-        let header = derived(update_seq, 0, timestamp_secs, self.state.clone());
+        for (name, value, _) in self.local_queue.drain(..) {
+            match value {
+                Some(value) => self.locals.insert(name, value),
+                None => self.locals.remove(&name),
+            };
+        }
+        let mut header = derived(update_seq, 0, timestamp_secs, self.state.clone());
+        header.locals = self.locals.clone();
         self.committed.push(header.clone());
         header
     }
@@ -144,7 +190,7 @@ impl Script {
 
     /// How many mutations wait for a flush.
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.local_queue.len()
     }
 
     /// The committed header at `update_seq`.
@@ -167,15 +213,19 @@ impl Script {
     pub fn crash(&mut self) {
         self.model.crash();
         self.queue.clear();
+        self.local_queue.clear();
     }
 
     /// After a check adopted the commit at `update_seq`: the script's state
     /// and seqnos follow.
     pub fn recovered_at(&mut self, update_seq: u64) {
         self.committed.retain(|h| h.update_seq <= update_seq);
-        self.state = match update_seq {
-            0 => State::new(),
-            _ => self.at(update_seq).docs,
+        (self.state, self.locals) = match update_seq {
+            0 => (State::new(), Locals::new()),
+            _ => {
+                let header = self.at(update_seq);
+                (header.docs, header.locals)
+            }
         };
         self.next_seqno = update_seq + 1;
     }
