@@ -375,7 +375,7 @@ impl Compaction {
             // retry the compaction later.
             return Err(Error::Busy);
         }
-        self.final_round_and_switch()
+        self.final_round_and_switch(tip)
     }
 
     fn old_tip(&self) -> Result<HeaderInfo> {
@@ -609,12 +609,21 @@ impl Compaction {
     /// tip: no flush is half-way, as a flush holds the memory lock) and to
     /// point the flusher at the new file; meanwhile writers keep queueing,
     /// readers keep reading, and a flush returns [`Error::Busy`] at once.
-    fn final_round_and_switch(&mut self) -> Result<()> {
+    ///
+    /// `seen` is the tip the caller read before, without the store lock: the
+    /// flusher may have committed since, so it is read again under the lock.
+    fn final_round_and_switch(&mut self, seen: HeaderInfo) -> Result<()> {
+        failpoint!("compact::before_store_lock");
         let inner = self.store.inner.clone();
         let tip = {
             let mut st = inner.lock()?;
             st.lock_held_by_compactor = true;
-            self.old_tip_locked(&st)
+            if mutants::active(Mutant::CatchupTipReadBeforeLock) {
+                // Nothing was replayed since `seen` was read: reuse it.
+                Ok(seen)
+            } else {
+                self.old_tip_locked(&st)
+            }
         };
         let result = tip
             .and_then(|tip| self.final_round(&tip))

@@ -48,6 +48,9 @@ pub const COMPACTION: &[&str] = &[
     "compact::before_unlink_dir_sync",
     "compact::after_unlink_dir_sync",
     "compact::abort",
+    // Last so that scenario encodings that index this catalog keep their
+    // meaning; in order it comes right before `compact::catchup_locked`.
+    "compact::before_store_lock",
 ];
 
 /// Every failpoint name, flush first, then recovery, then compaction.

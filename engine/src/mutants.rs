@@ -78,11 +78,15 @@ pub enum Mutant {
     /// removals: a local document removed after the copy started is back
     /// after the switch.
     LocalRemovalsNotCarried,
+    /// The final catch-up round replays up to the tip read before the store
+    /// lock was taken (check-then-act): a commit the flusher made in
+    /// between is in no round and lost at the switch.
+    CatchupTipReadBeforeLock,
 }
 
 impl Mutant {
     /// Every seeded bug, in SPEC order.
-    pub const ALL: [Mutant; 28] = [
+    pub const ALL: [Mutant; 29] = [
         Mutant::HeaderBeforeDataSync,
         Mutant::HeaderSyncSkipped,
         Mutant::NoDirSyncAfterRename,
@@ -111,6 +115,7 @@ impl Mutant {
         Mutant::ShortWriteTakenComplete,
         Mutant::ReadErrorAsEof,
         Mutant::LocalRemovalsNotCarried,
+        Mutant::CatchupTipReadBeforeLock,
     ];
 
     /// A short kebab-case name for command lines and reports.
@@ -144,6 +149,7 @@ impl Mutant {
             Mutant::ShortWriteTakenComplete => "short-write-taken-complete",
             Mutant::ReadErrorAsEof => "read-error-as-eof",
             Mutant::LocalRemovalsNotCarried => "local-removals-not-carried",
+            Mutant::CatchupTipReadBeforeLock => "catchup-tip-read-before-lock",
         }
     }
 

@@ -354,6 +354,14 @@ impl Store {
         self.snapshot()?.local(name)
     }
 
+    /// Whether the memory lock is free right now. For a single-threaded
+    /// harness that pauses an engine call part-way (at a failpoint or a disk
+    /// call, see `failpoints::SimVfs::arm_pause`): another call on the same
+    /// thread would wait for a lock the paused call holds. Never blocks.
+    pub fn memory_lock_free(&self) -> bool {
+        self.inner.state.try_lock().is_ok()
+    }
+
     /// Mutations and local-document changes waiting for a flush.
     pub fn queue_len(&self) -> Result<usize> {
         let st = self.inner.lock()?;

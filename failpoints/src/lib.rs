@@ -38,6 +38,7 @@ pub use fault::{FaultConfig, FaultKind, FsyncFailure, TearUnit};
 pub use images::{ImageBounds, ImageChoice, ImageCount, ImageLog, SimEvent};
 pub use sim::{
     is_busy, is_injected_fault, is_simulated_crash, is_simulated_eio, is_simulated_enospc,
-    is_simulated_read_error, is_simulated_short_write, FileInfo, SimVfs, MAX_FILE_BYTES,
+    is_simulated_read_error, is_simulated_short_write, FileInfo, PauseHook, PausePoint, SimVfs,
+    MAX_FILE_BYTES,
 };
 pub use trigger::{ArmError, CrashCause, CrashRecord, CrashTrigger, IoCounts, IoKind};

@@ -431,6 +431,57 @@ struct State {
     image_choice: Option<ImageChoice>,
     /// Power-loss reboots since the image choice was set.
     image_reboots: usize,
+    /// An armed pause (see [`SimVfs::arm_pause`]).
+    pause: Option<PauseArm>,
+}
+
+/// Where [`SimVfs::arm_pause`] may pause the calling thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PausePoint {
+    /// At a hit of this failpoint.
+    Failpoint(&'static str),
+    /// Before a call of this kind takes effect.
+    Io(IoKind),
+}
+
+impl fmt::Display for PausePoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PausePoint::Failpoint(name) => f.write_str(name),
+            PausePoint::Io(kind) => write!(f, "a {kind:?} call"),
+        }
+    }
+}
+
+/// Called, with the sim's lock released, when an armed pause is reached.
+pub type PauseHook = Arc<dyn Fn(PausePoint) + Send + Sync>;
+
+struct PauseArm {
+    at: PausePoint,
+    nth: u64,
+    seen: u64,
+    hook: PauseHook,
+}
+
+impl fmt::Debug for PauseArm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PauseArm")
+            .field("at", &self.at)
+            .field("nth", &self.nth)
+            .field("seen", &self.seen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PauseArm {
+    /// Count one occurrence of `point`; true when it is the nth.
+    fn count(&mut self, point: PausePoint) -> bool {
+        if self.at != point {
+            return false;
+        }
+        self.seen += 1;
+        self.seen == self.nth
+    }
 }
 
 /// The components of a pending crash's image space: directories with
@@ -504,6 +555,7 @@ impl SimVfs {
                 last_failpoint: None,
                 image_choice: None,
                 image_reboots: 0,
+                pause: None,
             })),
         }
     }
@@ -758,6 +810,11 @@ impl SimVfs {
         self.lock().coverage.clone()
     }
 
+    /// Hits of failpoint `name` so far (see [`Coverage::hits`]).
+    pub fn failpoint_hits(&self, name: &str) -> u64 {
+        self.lock().coverage.hits.get(name).copied().unwrap_or(0)
+    }
+
     /// Failpoint coverage, resetting it.
     pub fn take_coverage(&self) -> Coverage {
         std::mem::take(&mut self.lock().coverage)
@@ -775,7 +832,33 @@ impl SimVfs {
         st.last_failpoint = Some(name);
         if st.armed.as_mut().is_some_and(|a| a.count_failpoint(name)) {
             st.crash_fired();
+            return;
         }
+        let pause = take_pause(&mut st, PausePoint::Failpoint(name));
+        drop(st);
+        if let Some(hook) = pause {
+            hook(PausePoint::Failpoint(name));
+        }
+    }
+
+    /// Arm a pause: at the `nth` occurrence of `at` from now (a failpoint
+    /// hit, or a call of a kind before it takes effect), whichever thread
+    /// reaches it calls `hook` with no lock of the disk held, and goes on
+    /// when the hook returns. It fires once. The deterministic runner uses
+    /// it to preempt a compaction step (run on a thread of its own) and run
+    /// other actors' steps meanwhile: a scheduling point, not a fault.
+    pub fn arm_pause(&self, at: PausePoint, nth: u64, hook: PauseHook) {
+        self.lock().pause = Some(PauseArm {
+            at,
+            nth: nth.max(1),
+            seen: 0,
+            hook,
+        });
+    }
+
+    /// Disarm the pause; true if it was still armed (it never fired).
+    pub fn disarm_pause(&self) -> bool {
+        self.lock().pause.take().is_some()
     }
 
     /// Every visible file (what the engine sees now), by path.
@@ -962,6 +1045,12 @@ impl SimVfs {
     ) -> io::Result<T> {
         let mut st = self.lock();
         st.check_live(epoch)?;
+        if let Some(hook) = take_pause(&mut st, PausePoint::Io(kind)) {
+            drop(st);
+            hook(PausePoint::Io(kind));
+            st = self.lock();
+            st.check_live(epoch)?;
+        }
         st.io_counts.bump(kind);
         let fire = st.armed.as_mut().and_then(|a| a.count_io(kind));
         if fire == Some(false) {
@@ -990,6 +1079,15 @@ impl SimVfs {
         if st.frozen.is_none() {
             st.collect_garbage();
         }
+    }
+}
+
+/// The armed pause's hook if `point` is its nth occurrence (disarming it).
+fn take_pause(st: &mut State, point: PausePoint) -> Option<PauseHook> {
+    if st.pause.as_mut().is_some_and(|p| p.count(point)) {
+        st.pause.take().map(|p| p.hook)
+    } else {
+        None
     }
 }
 

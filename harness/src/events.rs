@@ -52,6 +52,24 @@ pub enum Event {
         index: usize,
         /// The step.
         step: Step,
+        /// Where the compactor is paused while the step runs, if it is.
+        paused_at: Option<String>,
+    },
+    /// A compaction step paused at a preemption point: the next steps run
+    /// while it is paused.
+    Paused {
+        /// The point (a failpoint, or a disk call).
+        at: String,
+        /// Whether the compactor holds the store lock there.
+        locked: bool,
+    },
+    /// The paused compaction step goes on.
+    Resumed,
+    /// A preemption point was reached while the compaction step held the
+    /// memory lock: nothing else can run there, so it did not pause.
+    PauseDeclined {
+        /// The point.
+        at: String,
     },
     /// The final crash every run ends with.
     FinalCrash,
@@ -252,7 +270,30 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::Config(c) => write!(f, "config {c:?}"),
-            Event::Step { index, step } => write!(f, "#{index} {step}"),
+            Event::Step {
+                index,
+                step,
+                paused_at: None,
+            } => write!(f, "#{index} {step}"),
+            Event::Step {
+                index,
+                step,
+                paused_at: Some(at),
+            } => write!(f, "#{index} {step}, while the compactor is paused at {at}"),
+            Event::Paused { at, locked } => write!(
+                f,
+                "   the compactor pauses at {at}{}",
+                if *locked {
+                    " (holding the store lock)"
+                } else {
+                    ""
+                }
+            ),
+            Event::Resumed => write!(f, "   the compactor resumes"),
+            Event::PauseDeclined { at } => write!(
+                f,
+                "   the compactor reached {at} holding the memory lock: no pause"
+            ),
             Event::FinalCrash => write!(f, "# final crash"),
             Event::Queued { key, value } => write!(
                 f,

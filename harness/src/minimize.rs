@@ -530,6 +530,18 @@ fn simpler_steps(step: &Step) -> Vec<Step> {
             out
         }
         Step::Hold { .. } => vec![],
+        Step::Preempt { point, nth, steps } => {
+            let mut out: Vec<Step> = toward(steps, 1)
+                .into_iter()
+                .map(|steps| Step::Preempt { point, nth, steps })
+                .collect();
+            out.extend(
+                toward(nth, 1)
+                    .into_iter()
+                    .map(|nth| Step::Preempt { point, nth, steps }),
+            );
+            out
+        }
         Step::Local { name, len, delete } => toward(len, 0)
             .into_iter()
             .map(|len| Step::Local { name, len, delete })
@@ -885,6 +897,14 @@ fn step_fields(step: &Step) -> (&'static str, Vec<(&'static str, String)>) {
             ],
         ),
         Step::Hold { release } => ("Hold", vec![("release", release.to_string())]),
+        Step::Preempt { point, nth, steps } => (
+            "Preempt",
+            vec![
+                ("point", point.to_string()),
+                ("nth", nth.to_string()),
+                ("steps", steps.to_string()),
+            ],
+        ),
         Step::Local { name, len, delete } => (
             "Local",
             vec![

@@ -63,6 +63,11 @@ pub enum State {
     /// compaction ran, and the compaction then switched: its catch-up had
     /// to carry the change.
     LocalChangeCaughtUp,
+    /// Steps ran while a compaction step was paused inside (preemption).
+    CompactorPaused,
+    /// A flush was refused (`Busy`) while the paused compactor held the
+    /// store lock for its final round or switch.
+    BusyWhilePaused,
     /// A crash struck with crash mode `mode` while the compactor was in
     /// `phase` (indices into [`CrashMode::ALL`] and [`PHASES`]).
     CrashIn {
@@ -112,6 +117,8 @@ impl State {
             State::DeferredUnlinkRetried,
             State::ReadLocal,
             State::LocalChangeCaughtUp,
+            State::CompactorPaused,
+            State::BusyWhilePaused,
         ];
         for mode in 0..CrashMode::ALL.len() as u8 {
             for phase in 0..PHASES.len() as u8 {
@@ -146,6 +153,8 @@ impl State {
             State::DeferredUnlinkRetried => "deferred-unlink-retried".into(),
             State::ReadLocal => "read-local".into(),
             State::LocalChangeCaughtUp => "local-change-caught-up".into(),
+            State::CompactorPaused => "compactor-paused".into(),
+            State::BusyWhilePaused => "busy-while-paused".into(),
             State::CrashIn { mode, phase } => format!(
                 "crash:{}@{}",
                 CrashMode::ALL[usize::from(mode) % CrashMode::ALL.len()],
@@ -175,7 +184,7 @@ pub struct Reached {
 }
 
 /// States before the crash-mode x phase grid.
-const FIXED_STATES: u8 = 22;
+const FIXED_STATES: u8 = 24;
 
 impl State {
     /// The state's index in [`State::all`].

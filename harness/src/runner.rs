@@ -9,8 +9,8 @@ pub use crate::extract::{extract, extract_headers};
 pub use crate::failure::{replay_command, Failure, FailureKind};
 use crate::failure::{Check, HarnessCheck, Op};
 use crate::scenario::{
-    batch_len, failpoint_name, key_bytes, local_name, value_len, Scenario, Step, FAULT_STEPS,
-    IO_KINDS,
+    batch_len, failpoint_name, key_bytes, local_name, pause_point, value_len, Scenario, Step,
+    FAULT_STEPS, IO_KINDS,
 };
 use crate::watch::{Watch, WatchVfs, WatchdogExpired, DEFAULT_CALL_BUDGET, DEFAULT_DISK_CEILING};
 use engine::mutants::Mutant;
@@ -301,7 +301,40 @@ struct Runner<'a> {
     switches: u64,
     /// Verified header walks whose bytes are unchanged (`extract`'s doc).
     extract_cache: crate::extract::ExtractCache,
+    /// A preemption armed for the next compaction step (`Step::Preempt`).
+    preempt: Option<Preempt>,
+    /// The compaction step is paused: where, and whether it holds the store
+    /// lock there.
+    paused: Option<(failpoints::PausePoint, bool)>,
+    /// Steps before this index already ran (while a compaction step was
+    /// paused).
+    skip_until: usize,
+    /// A step run while a compaction step was paused needs a process
+    /// restart (a failed flush poisoned the store): done after the step.
+    restart_pending: bool,
 }
+
+/// A [`Step::Preempt`] waiting for the next compaction step.
+#[derive(Clone, Copy, Debug)]
+struct Preempt {
+    point: failpoints::PausePoint,
+    nth: u8,
+    steps: u8,
+}
+
+/// What the thread running a preemptible compaction step tells the runner.
+enum PauseMsg {
+    Paused(failpoints::PausePoint),
+    Declined(failpoints::PausePoint),
+    Done,
+}
+
+/// The failpoint the compactor hits right before it takes the store lock for
+/// its final catch-up round and the switch; it releases it at the end of
+/// that same step. So a compaction step paused after hitting it holds the
+/// store lock (SPEC 1: locked only for start, the final round and the
+/// switch), and a flush there must get `Busy`.
+const BEFORE_STORE_LOCK: &str = "compact::before_store_lock";
 
 type StepResult = Result<(), Box<Failure>>;
 
@@ -346,6 +379,10 @@ impl<'a> Runner<'a> {
             held: None,
             switches: 0,
             extract_cache: Default::default(),
+            preempt: None,
+            paused: None,
+            skip_until: 0,
+            restart_pending: false,
         }
     }
 
@@ -418,10 +455,14 @@ impl<'a> Runner<'a> {
             if matches!(step, Step::Damage(_)) {
                 break;
             }
+            if i < self.skip_until {
+                continue;
+            }
             self.step = i;
             self.note(Event::Step {
                 index: i,
                 step: step.clone(),
+                paused_at: None,
             });
             self.watched(|r| {
                 r.do_step(step)?;
@@ -563,6 +604,16 @@ impl<'a> Runner<'a> {
                     }
                     Err(e) => self.mutation_refused(op, &e, before),
                 }
+            }
+            Step::Preempt { point, nth, steps } => {
+                if self.paused.is_none() {
+                    self.preempt = Some(Preempt {
+                        point: pause_point(point),
+                        nth: nth.max(1),
+                        steps: steps.max(1),
+                    });
+                }
+                Ok(())
             }
             Step::Flush => self.flush(),
             Step::Tick { secs } => {
@@ -1039,9 +1090,11 @@ impl<'a> Runner<'a> {
                 }
             }
         };
+        let locked_pause = self.paused.is_some_and(|(_, locked)| locked);
         if queued == 0 {
             return match store.flush() {
                 Ok(None) => Ok(()),
+                Err(engine::Error::Busy) if locked_pause => Ok(()),
                 Err(e) => match self.explain(&e, before) {
                     Some(_) => Ok(()),
                     None => Err(self.unexplained(Op::Flush, &e)),
@@ -1052,10 +1105,29 @@ impl<'a> Runner<'a> {
                 }
             };
         }
-        self.emit(Event::FlushStarted {
+        let started = Event::FlushStarted {
             timestamp_secs: self.clock.now_secs(),
-        })?;
-        match store.flush() {
+        };
+        let result = if locked_pause {
+            // The paused compactor holds the store lock: the flush must be
+            // refused, and then nothing was in flight.
+            let result = store.flush();
+            if matches!(result, Err(engine::Error::Busy)) {
+                self.journal
+                    .reached
+                    .mark(crate::reach::State::BusyWhilePaused);
+                self.note(Event::Observed(
+                    "flush refused (Busy): the paused compactor holds the store lock".into(),
+                ));
+                return Ok(());
+            }
+            self.emit(started)?;
+            result
+        } else {
+            self.emit(started)?;
+            store.flush()
+        };
+        match result {
             Ok(Some(info)) => {
                 self.sanity.commits_acked += 1;
                 self.emit(Event::FlushAcked {
@@ -1068,7 +1140,7 @@ impl<'a> Runner<'a> {
                 let msg = format!("{queued} queued mutations but the flush committed nothing");
                 Err(self.fail(FailureKind::Divergence, HarnessCheck::LostQueue, msg))
             }
-            Err(engine::Error::Busy) if self.compaction_unlocked() => {
+            Err(engine::Error::Busy) if self.compaction_unlocked() || self.paused.is_some() => {
                 let msg = "the flusher could not commit between compaction steps: the store lock \
                            is held outside start, the final catch-up round and the switch"
                     .to_string();
@@ -1132,7 +1204,7 @@ impl<'a> Runner<'a> {
 
     fn compact_start(&mut self, purge: u8) -> StepResult {
         let before = self.watch.injected();
-        if self.compaction.is_some() {
+        if self.compaction.is_some() || self.paused.is_some() {
             return match self.store()?.start_compaction(CompactionOptions::default()) {
                 // Documented refusal: one compaction at a time.
                 Err(engine::Error::CompactionRunning) => {
@@ -1197,13 +1269,33 @@ impl<'a> Runner<'a> {
     }
 
     fn compact_step(&mut self) -> StepResult {
-        let Some(c) = self.compaction.as_mut() else {
+        let Some(mut c) = self.compaction.take() else {
             return Ok(());
         };
         let faults_before = self.watch.injected();
         let before = c.phase();
-        let result = c.step();
+        let result = match self.preempt.take() {
+            Some(preempt) => {
+                let (back, result) = self.preemptible_step(c, preempt)?;
+                if std::mem::take(&mut self.restart_pending) {
+                    // The store failed under a step run while this one was
+                    // paused: whatever the step did is judged after the
+                    // restart, as a crash's would be.
+                    drop(back);
+                    self.note(Event::CompactionCut {
+                        error: format!(
+                            "a step run while it was paused failed the store ({result:?})"
+                        ),
+                    });
+                    return self.restart();
+                }
+                c = back;
+                result
+            }
+            None => c.step(),
+        };
         let after = c.phase();
+        self.compaction = Some(c);
         let switched_now = matches!(before, Phase::Copy | Phase::CatchUp)
             && matches!(after, Phase::Unlink | Phase::Done);
         match result {
@@ -1273,6 +1365,136 @@ impl<'a> Runner<'a> {
                 }
             }
         }
+    }
+
+    /// Run one compaction step on a thread of its own, paused at the armed
+    /// point while the runner runs the next steps of the scenario (other
+    /// actors), then resumed. Only one of the two threads runs at a time: the
+    /// run stays deterministic.
+    fn preemptible_step(
+        &mut self,
+        c: Compaction,
+        preempt: Preempt,
+    ) -> Result<(Compaction, engine::Result<Progress>), Box<Failure>> {
+        use std::sync::{mpsc, Mutex, PoisonError};
+        let (to_runner, from_worker) = mpsc::channel::<PauseMsg>();
+        let (to_worker, from_runner) = mpsc::channel::<()>();
+        let from_runner = Mutex::new(from_runner);
+        let store = self.store()?.clone();
+        let hook_tx = to_runner.clone();
+        let hook: failpoints::PauseHook = Arc::new(move |point| {
+            // A call that holds the memory lock cannot be preempted here:
+            // any other call of the store would wait for it.
+            if !store.memory_lock_free() {
+                let _ = hook_tx.send(PauseMsg::Declined(point));
+                return;
+            }
+            if hook_tx.send(PauseMsg::Paused(point)).is_ok() {
+                let _ = from_runner
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .recv();
+            }
+        });
+        let locks_before = self.sim.failpoint_hits(BEFORE_STORE_LOCK);
+        self.sim
+            .arm_pause(preempt.point, u64::from(preempt.nth), hook);
+        let sim = self.sim.clone();
+        let mutant = engine::mutants::current();
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(move || {
+                let _binding = failpoints::bind_thread(&sim);
+                engine::mutants::set(mutant);
+                let mut c = c;
+                let result = catch_unwind(AssertUnwindSafe(|| c.step()));
+                let _ = to_runner.send(PauseMsg::Done);
+                (c, result)
+            });
+            let mut failure = None;
+            let mut panicked = None;
+            while let Ok(msg) = from_worker.recv() {
+                match msg {
+                    PauseMsg::Done => break,
+                    PauseMsg::Declined(point) => self.note(Event::PauseDeclined {
+                        at: point.to_string(),
+                    }),
+                    PauseMsg::Paused(point) => {
+                        let locked = self.sim.failpoint_hits(BEFORE_STORE_LOCK) > locks_before;
+                        // The worker waits for the resume whatever happens
+                        // here, or the scope would never end.
+                        let paused = catch_unwind(AssertUnwindSafe(|| {
+                            self.run_paused(point, locked, preempt.steps)
+                        }));
+                        match paused {
+                            Ok(Ok(())) => {}
+                            Ok(Err(f)) => failure = Some(f),
+                            Err(payload) => panicked = Some(payload),
+                        }
+                        let _ = to_worker.send(());
+                    }
+                }
+            }
+            self.sim.disarm_pause();
+            let (c, result) = match worker.join() {
+                Ok(done) => done,
+                Err(payload) => std::panic::resume_unwind(payload),
+            };
+            if let Some(payload) = panicked {
+                std::panic::resume_unwind(payload);
+            }
+            let result = match result {
+                Ok(result) => result,
+                Err(payload) => std::panic::resume_unwind(payload),
+            };
+            match failure {
+                Some(f) => Err(f),
+                None => Ok((c, result)),
+            }
+        })
+    }
+
+    /// The compaction step is paused at `point`: run the next `steps` steps
+    /// of the scenario (up to a process restart, or a crash), then let it go
+    /// on.
+    fn run_paused(&mut self, point: failpoints::PausePoint, locked: bool, steps: u8) -> StepResult {
+        use crate::reach::State as Reach;
+        self.paused = Some((point, locked));
+        self.note(Event::Paused {
+            at: point.to_string(),
+            locked,
+        });
+        let scenario = self.scenario;
+        let first = self.step + 1;
+        let end = (first + usize::from(steps)).min(scenario.steps.len());
+        let current = self.step;
+        let mut result = Ok(());
+        for i in first..end {
+            let step = &scenario.steps[i];
+            if matches!(step, Step::Reopen | Step::Damage(_))
+                || self.sim.is_crashed()
+                || self.restart_pending
+            {
+                break;
+            }
+            self.journal.reached.mark(Reach::CompactorPaused);
+            self.step = i;
+            self.skip_until = i + 1;
+            self.note(Event::Step {
+                index: i,
+                step: step.clone(),
+                paused_at: Some(point.to_string()),
+            });
+            result = self.do_step(step);
+            if result.is_err() {
+                break;
+            }
+        }
+        if result.is_ok() {
+            self.step = current;
+        }
+        self.paused = None;
+        self.note(Event::Resumed);
+        result
     }
 
     fn open_store(&mut self) -> StepResult {
@@ -1438,6 +1660,12 @@ impl<'a> Runner<'a> {
     /// A process restart without a disk crash: drop the store (the queue is
     /// lost) and open again; the page cache, synced or not, stays as it is.
     fn restart(&mut self) -> StepResult {
+        if self.paused.is_some() {
+            // Not while a compaction step is under way on the other thread:
+            // the pause ends, and the restart follows the step.
+            self.restart_pending = true;
+            return Ok(());
+        }
         self.held = None;
         self.compaction = None;
         self.store = None;

@@ -308,6 +308,22 @@ pub enum Step {
         /// Value length code, as `Set`'s.
         len: u8,
     },
+    /// Preempt the next compaction step: it pauses at the `nth` occurrence
+    /// of pause point `point` (see [`pause_point`]: a failpoint of the
+    /// catalog, or a disk call of a kind, before it takes effect), and the
+    /// `steps` scenario steps after that compaction step run while it is
+    /// paused (other actors: writers, the flusher, readers, a second
+    /// compaction start, a crash); then it resumes. A step that cannot run
+    /// while a step of the engine is under way (a process restart) ends the
+    /// pause early. If the step never reaches the point, nothing pauses.
+    Preempt {
+        /// Index into the pause points, modulo their number.
+        point: u8,
+        /// 1..=4.
+        nth: u8,
+        /// 1..=4.
+        steps: u8,
+    },
     /// Queue a change of local document `_local/l{name}`: a set to a value
     /// of `len` bytes, or with `delete` its removal.
     Local {
@@ -575,9 +591,10 @@ const OPCODES: [u8; 64] = [
     20, // hold or release a snapshot
     1, 1,  // delete
     19, // read
-    2, 2, 2, 2, // flush
-    3, 3, // tick
-    4, // compact start
+    2, 2, 2, 2,  // flush
+    3,  // tick
+    22, // preempt the next compaction step
+    4,  // compact start
     5, 5, 5, // compact step
     6, // compact finish
     7, // compact abort
@@ -591,6 +608,26 @@ const OPCODES: [u8; 64] = [
     16, // fault
     15, // snapshot check
 ];
+
+/// Pause points of [`Step::Preempt`]: every failpoint of the catalog, then
+/// a disk call of every kind of [`IO_KINDS`].
+pub fn pause_points() -> u8 {
+    (engine::failpoints::all().count() + IO_KINDS.len()) as u8
+}
+
+/// Pause point `index` (modulo [`pause_points`]).
+pub fn pause_point(index: u8) -> failpoints::PausePoint {
+    let failpoints = engine::failpoints::all().count();
+    let i = usize::from(index % pause_points());
+    if i < failpoints {
+        failpoints::PausePoint::Failpoint(failpoint_name(i as u8))
+    } else {
+        let name = IO_KINDS[i - failpoints];
+        failpoints::PausePoint::Io(
+            failpoints::IoKind::from_name(name).unwrap_or(failpoints::IoKind::Write),
+        )
+    }
+}
 
 struct Bytes<'a> {
     data: &'a [u8],
@@ -762,6 +799,15 @@ fn decode_step(b: &mut Bytes<'_>) -> Step {
         20 => Step::Hold {
             release: b.byte() % 2 == 1,
         },
+        22 => {
+            let point = b.byte() % pause_points();
+            let x = b.byte();
+            Step::Preempt {
+                point,
+                nth: 1 + x % 4,
+                steps: 1 + (x / 4) % 4,
+            }
+        }
         21 => {
             let x = b.byte();
             Step::Local {
@@ -834,6 +880,11 @@ fn encode_step(step: &Step, out: &mut Vec<u8>) {
         Step::SnapshotCheck { back } => out.extend([opcode_byte(15), back % 32]),
         Step::EdgeCommit { key, edge } => out.extend([opcode_byte(17), key % KEY_SPACE, edge % 3]),
         Step::Read { kind, a, b } => out.extend([opcode_byte(19), kind % 5, a, b]),
+        Step::Preempt { point, nth, steps } => out.extend([
+            opcode_byte(22),
+            point % pause_points(),
+            nth.saturating_sub(1) % 4 + 4 * (steps.saturating_sub(1) % 4),
+        ]),
         Step::Local { name, len, delete } => out.extend([
             opcode_byte(21),
             name % LOCAL_NAMES + if delete { 128 } else { 0 },
@@ -935,6 +986,11 @@ impl fmt::Display for Step {
             Step::Local {
                 name, delete: true, ..
             } => write!(f, "remove local document l{}", name % LOCAL_NAMES),
+            Step::Preempt { point, nth, steps } => write!(
+                f,
+                "preempt the next compaction step at {} (occurrence {nth}) for the next {steps} step(s)",
+                pause_point(*point)
+            ),
             Step::Local { name, len, .. } => {
                 write!(
                     f,

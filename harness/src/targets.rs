@@ -374,6 +374,32 @@ pub fn dictionary(target: Target) -> String {
             },
         ),
     ];
+    steps.extend([
+        (
+            "local_set",
+            Step::Local {
+                name: 0,
+                len: 8,
+                delete: false,
+            },
+        ),
+        (
+            "local_delete",
+            Step::Local {
+                name: 0,
+                len: 0,
+                delete: true,
+            },
+        ),
+        (
+            "read_locals",
+            Step::Read {
+                kind: 4,
+                a: 1,
+                b: 0,
+            },
+        ),
+    ]);
     let mut named: Vec<(String, Step)> = steps.drain(..).map(|(n, s)| (n.to_string(), s)).collect();
     for (point, name) in engine::failpoints::all().enumerate() {
         named.push((
@@ -383,6 +409,16 @@ pub fn dictionary(target: Target) -> String {
                 nth: 1,
             },
         ));
+        if name.starts_with("compact::") {
+            named.push((
+                format!("preempt_at_{}", name.replace("::", "_")),
+                Step::Preempt {
+                    point: point as u8,
+                    nth: 1,
+                    steps: 2,
+                },
+            ));
+        }
     }
     for (kind, io) in IO_KINDS.iter().enumerate() {
         let kind = kind as u8;
