@@ -74,11 +74,16 @@ pub enum Mutant {
     /// A read error during recovery's backward scan is taken as the end of
     /// the readable file: the scan skips the window as if it were garbage.
     ReadErrorAsEof,
+    /// Measuring a chunk steps over the marker of the block it lands on as
+    /// soon as it lands there, also when its last byte was the block's last:
+    /// a chunk ending exactly on a block boundary is read one byte long,
+    /// into the header block (or the end of the file) that follows it.
+    MarkerCountedAtChunkEnd,
 }
 
 impl Mutant {
     /// Every seeded bug, in SPEC order.
-    pub const ALL: [Mutant; 27] = [
+    pub const ALL: [Mutant; 28] = [
         Mutant::HeaderBeforeDataSync,
         Mutant::HeaderSyncSkipped,
         Mutant::NoDirSyncAfterRename,
@@ -106,6 +111,7 @@ impl Mutant {
         Mutant::LowerRevDeletedEarly,
         Mutant::ShortWriteTakenComplete,
         Mutant::ReadErrorAsEof,
+        Mutant::MarkerCountedAtChunkEnd,
     ];
 
     /// A short kebab-case name for command lines and reports.
@@ -138,6 +144,7 @@ impl Mutant {
             Mutant::LowerRevDeletedEarly => "lower-rev-deleted-early",
             Mutant::ShortWriteTakenComplete => "short-write-taken-complete",
             Mutant::ReadErrorAsEof => "read-error-as-eof",
+            Mutant::MarkerCountedAtChunkEnd => "marker-counted-at-chunk-end",
         }
     }
 
