@@ -79,11 +79,16 @@ pub enum Mutant {
     /// a chunk ending exactly on a block boundary is read one byte long,
     /// into the header block (or the end of the file) that follows it.
     MarkerCountedAtChunkEnd,
+    /// The backward header scan steps back a whole window from the start of
+    /// the window it just read instead of one block: the blocks just below
+    /// every window are never looked at, so a newest valid header more than
+    /// a window from the end can be missed.
+    ScanWindowGap,
 }
 
 impl Mutant {
     /// Every seeded bug, in SPEC order.
-    pub const ALL: [Mutant; 28] = [
+    pub const ALL: [Mutant; 29] = [
         Mutant::HeaderBeforeDataSync,
         Mutant::HeaderSyncSkipped,
         Mutant::NoDirSyncAfterRename,
@@ -112,6 +117,7 @@ impl Mutant {
         Mutant::ShortWriteTakenComplete,
         Mutant::ReadErrorAsEof,
         Mutant::MarkerCountedAtChunkEnd,
+        Mutant::ScanWindowGap,
     ];
 
     /// A short kebab-case name for command lines and reports.
@@ -145,6 +151,7 @@ impl Mutant {
             Mutant::ShortWriteTakenComplete => "short-write-taken-complete",
             Mutant::ReadErrorAsEof => "read-error-as-eof",
             Mutant::MarkerCountedAtChunkEnd => "marker-counted-at-chunk-end",
+            Mutant::ScanWindowGap => "scan-window-gap",
         }
     }
 
