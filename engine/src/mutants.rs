@@ -84,11 +84,15 @@ pub enum Mutant {
     /// every window are never looked at, so a newest valid header more than
     /// a window from the end can be missed.
     ScanWindowGap,
+    /// A range scan prunes the children that end at or below its lower
+    /// bound, inclusive or not: with an inclusive bound equal to a
+    /// separator key, the child holding the bound key is skipped.
+    ScanSkipsSeparatorChild,
 }
 
 impl Mutant {
     /// Every seeded bug, in SPEC order.
-    pub const ALL: [Mutant; 29] = [
+    pub const ALL: [Mutant; 30] = [
         Mutant::HeaderBeforeDataSync,
         Mutant::HeaderSyncSkipped,
         Mutant::NoDirSyncAfterRename,
@@ -118,6 +122,7 @@ impl Mutant {
         Mutant::ReadErrorAsEof,
         Mutant::MarkerCountedAtChunkEnd,
         Mutant::ScanWindowGap,
+        Mutant::ScanSkipsSeparatorChild,
     ];
 
     /// A short kebab-case name for command lines and reports.
@@ -152,6 +157,7 @@ impl Mutant {
             Mutant::ReadErrorAsEof => "read-error-as-eof",
             Mutant::MarkerCountedAtChunkEnd => "marker-counted-at-chunk-end",
             Mutant::ScanWindowGap => "scan-window-gap",
+            Mutant::ScanSkipsSeparatorChild => "scan-skips-separator-child",
         }
     }
 
