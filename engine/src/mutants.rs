@@ -88,11 +88,15 @@ pub enum Mutant {
     /// bound, inclusive or not: with an inclusive bound equal to a
     /// separator key, the child holding the bound key is skipped.
     ScanSkipsSeparatorChild,
+    /// A deferred unlink records the old file's bare name instead of its
+    /// path: the retry does not find it (not found counts as already gone)
+    /// and the old revision stays on disk, forgotten, until the next open.
+    DeferredUnlinkBareName,
 }
 
 impl Mutant {
     /// Every seeded bug, in SPEC order.
-    pub const ALL: [Mutant; 30] = [
+    pub const ALL: [Mutant; 31] = [
         Mutant::HeaderBeforeDataSync,
         Mutant::HeaderSyncSkipped,
         Mutant::NoDirSyncAfterRename,
@@ -123,6 +127,7 @@ impl Mutant {
         Mutant::MarkerCountedAtChunkEnd,
         Mutant::ScanWindowGap,
         Mutant::ScanSkipsSeparatorChild,
+        Mutant::DeferredUnlinkBareName,
     ];
 
     /// A short kebab-case name for command lines and reports.
@@ -158,6 +163,7 @@ impl Mutant {
             Mutant::MarkerCountedAtChunkEnd => "marker-counted-at-chunk-end",
             Mutant::ScanWindowGap => "scan-window-gap",
             Mutant::ScanSkipsSeparatorChild => "scan-skips-separator-child",
+            Mutant::DeferredUnlinkBareName => "deferred-unlink-bare-name",
         }
     }
 
