@@ -267,7 +267,15 @@ fn range_node(
         }
         Node::Interior(entries) => {
             for (last, child) in &entries {
-                if !above_lower(last, lo) {
+                if crate::mutants::active(crate::mutants::Mutant::ScanSkipsSeparatorChild) {
+                    // A child whose last key is at or below the lower
+                    // bound has nothing in range.
+                    if let Bound::Included(l) | Bound::Excluded(l) = lo {
+                        if last.as_slice() <= l {
+                            continue;
+                        }
+                    }
+                } else if !above_lower(last, lo) {
                     continue;
                 }
                 if !range_node(src, *child, lo, hi, visit, depth + 1)? {

@@ -760,7 +760,12 @@ impl Compaction {
                 // (Store::retry_pending_deletions), as kv_engine's pending
                 // deletions are, and at the latest by the next open.
                 self.report.unlink_deferred = true;
-                inner.lock()?.pending_deletions.push(old_path);
+                let deferred = if mutants::active(Mutant::DeferredUnlinkBareName) {
+                    PathBuf::from(file_name(&inner.name, self.old_rev))
+                } else {
+                    old_path
+                };
+                inner.lock()?.pending_deletions.push(deferred);
             }
             Err(e) => return Err(Error::io("unlink old file")(e)),
         }

@@ -179,6 +179,12 @@ fn raw_span(pos: u64, logical: u64) -> Result<u64> {
         let take = room.min(left);
         pos = pos.checked_add(take).ok_or_else(past_any_file)?;
         left -= take;
+        if crate::mutants::active(crate::mutants::Mutant::MarkerCountedAtChunkEnd)
+            && pos.is_multiple_of(BLOCK_BYTES)
+        {
+            // Landed on a block start: step over its marker.
+            pos = pos.checked_add(1).ok_or_else(past_any_file)?;
+        }
     }
     Ok(pos - start)
 }

@@ -82,11 +82,29 @@ pub enum Mutant {
     /// lock was taken (check-then-act): a commit the flusher made in
     /// between is in no round and lost at the switch.
     CatchupTipReadBeforeLock,
+    /// Measuring a chunk steps over the marker of the block it lands on as
+    /// soon as it lands there, also when its last byte was the block's last:
+    /// a chunk ending exactly on a block boundary is read one byte long,
+    /// into the header block (or the end of the file) that follows it.
+    MarkerCountedAtChunkEnd,
+    /// The backward header scan steps back a whole window from the start of
+    /// the window it just read instead of one block: the blocks just below
+    /// every window are never looked at, so a newest valid header more than
+    /// a window from the end can be missed.
+    ScanWindowGap,
+    /// A range scan prunes the children that end at or below its lower
+    /// bound, inclusive or not: with an inclusive bound equal to a
+    /// separator key, the child holding the bound key is skipped.
+    ScanSkipsSeparatorChild,
+    /// A deferred unlink records the old file's bare name instead of its
+    /// path: the retry does not find it (not found counts as already gone)
+    /// and the old revision stays on disk, forgotten, until the next open.
+    DeferredUnlinkBareName,
 }
 
 impl Mutant {
     /// Every seeded bug, in SPEC order.
-    pub const ALL: [Mutant; 29] = [
+    pub const ALL: [Mutant; 33] = [
         Mutant::HeaderBeforeDataSync,
         Mutant::HeaderSyncSkipped,
         Mutant::NoDirSyncAfterRename,
@@ -116,6 +134,10 @@ impl Mutant {
         Mutant::ReadErrorAsEof,
         Mutant::LocalRemovalsNotCarried,
         Mutant::CatchupTipReadBeforeLock,
+        Mutant::MarkerCountedAtChunkEnd,
+        Mutant::ScanWindowGap,
+        Mutant::ScanSkipsSeparatorChild,
+        Mutant::DeferredUnlinkBareName,
     ];
 
     /// A short kebab-case name for command lines and reports.
@@ -150,6 +172,10 @@ impl Mutant {
             Mutant::ReadErrorAsEof => "read-error-as-eof",
             Mutant::LocalRemovalsNotCarried => "local-removals-not-carried",
             Mutant::CatchupTipReadBeforeLock => "catchup-tip-read-before-lock",
+            Mutant::MarkerCountedAtChunkEnd => "marker-counted-at-chunk-end",
+            Mutant::ScanWindowGap => "scan-window-gap",
+            Mutant::ScanSkipsSeparatorChild => "scan-skips-separator-child",
+            Mutant::DeferredUnlinkBareName => "deferred-unlink-bare-name",
         }
     }
 

@@ -132,7 +132,12 @@ pub fn find_header(file: &Arc<dyn VfsFile>) -> Result<Recovered> {
             }
             block -= BLOCK_BYTES;
         }
-        next = (lo > 0).then(|| lo - BLOCK_BYTES);
+        next = if mutants::active(Mutant::ScanWindowGap) {
+            // On to the window below this one.
+            lo.checked_sub(SCAN_WINDOW_BLOCKS * BLOCK_BYTES)
+        } else {
+            (lo > 0).then(|| lo - BLOCK_BYTES)
+        };
     }
     Ok(Recovered {
         header: Header::empty(),

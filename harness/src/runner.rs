@@ -299,6 +299,9 @@ struct Runner<'a> {
     held: Option<(engine::Snapshot, u64)>,
     /// Compactions switched so far.
     switches: u64,
+    /// Old revisions whose unlink a compaction of the running store
+    /// deferred (a reader held them): the store owes their removal.
+    deferred_unlinks: Vec<u64>,
     /// Verified header walks whose bytes are unchanged (`extract`'s doc).
     extract_cache: crate::extract::ExtractCache,
     /// A preemption armed for the next compaction step (`Step::Preempt`).
@@ -378,6 +381,7 @@ impl<'a> Runner<'a> {
             mutations: 0,
             held: None,
             switches: 0,
+            deferred_unlinks: Vec::new(),
             extract_cache: Default::default(),
             preempt: None,
             paused: None,
@@ -1025,16 +1029,14 @@ impl<'a> Runner<'a> {
         drop(snap);
         let before = self.watch.injected();
         match self.store()?.retry_pending_deletions() {
-            Ok(0) => Ok(()),
-            Ok(_) => {
-                self.journal.reached.mark(Reach::DeferredUnlinkRetried);
-                Ok(())
-            }
+            Ok(0) => {}
+            Ok(_) => self.journal.reached.mark(Reach::DeferredUnlinkRetried),
             Err(e) => match self.explain(&e, before) {
-                Some(_) => Ok(()),
-                None => Err(self.unexplained(Op::RetryDeletions, &e)),
+                Some(_) => {}
+                None => return Err(self.unexplained(Op::RetryDeletions, &e)),
             },
         }
+        self.check_deferred_unlinks()
     }
 
     fn arm(&mut self, trigger: CrashTrigger) {
@@ -1316,6 +1318,10 @@ impl<'a> Runner<'a> {
                         headers: report.headers_written,
                         unlink_deferred: report.unlink_deferred,
                     });
+                    if report.unlink_deferred {
+                        // Compaction writes revision rev + 1 (SPEC 1.4).
+                        self.deferred_unlinks.push(report.new_rev.saturating_sub(1));
+                    }
                     self.compaction = None;
                     self.sanity.compactions_finished += 1;
                     // SPEC invariant 10: catch-up is bounded, the unlocked
@@ -1576,6 +1582,8 @@ impl<'a> Runner<'a> {
                     self.sim.set_faults(base_faults(&self.scenario.config));
                     self.poisoned_by = None;
                     self.store = Some(store);
+                    // The open removed every lower revision.
+                    self.deferred_unlinks.clear();
                     return Ok(());
                 }
                 Err(e) if config.recovery == RecoveryPolicy::Strict && e.is_corruption() => {
@@ -1729,7 +1737,55 @@ impl<'a> Runner<'a> {
     }
 
     fn check_live(&mut self) -> StepResult {
-        self.check(false)
+        self.check(false)?;
+        self.check_deferred_unlinks()
+    }
+
+    /// SPEC invariant 9 on a running store, for the one stale file it may
+    /// keep: an old revision whose unlink was deferred because a reader
+    /// held it. Until it is gone from the directory the store must still
+    /// list it among its pending deletions: one it dropped from the list
+    /// is a second `<name>.couch.<rev>` nobody removes until some later
+    /// open. (The directory is otherwise judged only right after an open;
+    /// the harness looks at the simulator's directory, no engine call.)
+    fn check_deferred_unlinks(&mut self) -> StepResult {
+        if self.deferred_unlinks.is_empty() || self.sim.is_crashed() {
+            return Ok(());
+        }
+        let Some(store) = self.store.as_ref() else {
+            return Ok(());
+        };
+        let before = self.watch.injected();
+        let pending = match store.pending_deletions() {
+            Ok(p) => p,
+            Err(e) => return self.read_failed(&e, before, "listing pending deletions"),
+        };
+        let dir = Path::new(DB_DIR);
+        let mut stale = Vec::new();
+        self.deferred_unlinks.retain(|rev| {
+            let path = dir.join(engine::layout::file_name(DB_NAME, *rev));
+            if self.sim.file(&path).is_none() {
+                return false;
+            }
+            if !pending.contains(&path) {
+                stale.push(path);
+            }
+            true
+        });
+        let Some(path) = stale.first() else {
+            return Ok(());
+        };
+        let msg = format!(
+            "{} is still in the directory after its unlink was deferred, but the store no \
+             longer lists it among its pending deletions {pending:?}: a stale revision \
+             beside the current one that nothing will remove",
+            path.display()
+        );
+        Err(self.fail(
+            FailureKind::Divergence,
+            oracle::Invariant::SingleAuthority,
+            msg,
+        ))
     }
 
     fn check(&mut self, after_crash: bool) -> StepResult {
@@ -1737,7 +1793,7 @@ impl<'a> Runner<'a> {
         // Every header is verified while it is read (verify is always on in
         // the simulator). The directory is judged only right after an open:
         // while running, a `.compact` file or a not yet unlinked old revision
-        // is normal.
+        // is normal (a deferred unlink is judged by check_deferred_unlinks).
         // Reading every header's trees is the harness's work, growing with
         // the store: it gets its own allowance (a bounded number of calls
         // per header), so a big store is not taken for a hang.

@@ -212,3 +212,38 @@ fn the_background_flusher_retries_deferred_unlinks() {
         panic!("{e}");
     }
 }
+
+/// A deferral the store forgets leaves a stale revision beside the current
+/// one that nothing removes until some later open. The oracle judges the
+/// directory only after an open, so the runner judges the running store's:
+/// after the release's retry, a deferred old revision still on disk must
+/// still be among the store's pending deletions (single-authority).
+#[test]
+fn a_forgotten_deferred_unlink_is_a_divergence() {
+    use engine::mutants::Mutant;
+    use harness::{run, RunOptions, Scenario, Step, SwarmConfig};
+    let scenario = Scenario {
+        config: SwarmConfig {
+            windows: true,
+            ..SwarmConfig::default()
+        },
+        steps: vec![
+            Step::Set { key: 0, len: 0 },
+            Step::Flush,
+            Step::Hold { release: false },
+            Step::CompactStart { purge: 0 },
+            Step::CompactFinish,
+            Step::Hold { release: true },
+        ],
+    };
+    run(&scenario, &RunOptions::default()).expect("the correct engine removes the deferred file");
+    let failure = run(
+        &scenario,
+        &RunOptions {
+            mutant: Some(Mutant::DeferredUnlinkBareName),
+            ..RunOptions::default()
+        },
+    )
+    .expect_err("the forgotten deferral is caught");
+    assert_eq!(failure.invariant(), "single-authority", "{failure}");
+}
