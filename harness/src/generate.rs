@@ -138,6 +138,33 @@ pub fn scenario(seed: u64, index: u64, size: Size) -> Scenario {
     Scenario::from_bytes(&scenario_bytes(seed, index, size))
 }
 
+/// Which generated scenarios run in the large profile
+/// ([`crate::SwarmConfig::large`]: values to 64 KiB, batches to 255,
+/// multi-megabyte files).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// As the explorer generates them: one scenario in 16.
+    #[default]
+    Mixed,
+    /// None: every scenario in the default profile.
+    Default,
+    /// Every one.
+    Large,
+}
+
+/// Scenario `index` of `seed` with its profile forced as `profile` says
+/// (its steps and the rest of its configuration as [`scenario`]'s): the
+/// explore bench measures each profile on its own.
+pub fn scenario_in(seed: u64, index: u64, size: Size, profile: Profile) -> Scenario {
+    let mut s = scenario(seed, index, size);
+    match profile {
+        Profile::Mixed => {}
+        Profile::Default => s.config.large = false,
+        Profile::Large => s.config.large = true,
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +183,25 @@ mod tests {
             scenario_bytes(9, 3, Size::Default),
             scenario_bytes(10, 3, Size::Default)
         );
+    }
+
+    #[test]
+    fn profiles_force_only_the_large_flag() {
+        let mut large = 0;
+        for index in 0..64 {
+            let mixed = scenario(2, index, Size::Default);
+            large += u32::from(mixed.config.large);
+            for (profile, want) in [(Profile::Default, false), (Profile::Large, true)] {
+                let forced = scenario_in(2, index, Size::Default, profile);
+                assert_eq!(forced.config.large, want);
+                assert_eq!(forced.steps, mixed.steps);
+                let mut config = forced.config.clone();
+                config.large = mixed.config.large;
+                assert_eq!(config, mixed.config);
+            }
+            assert_eq!(scenario_in(2, index, Size::Default, Profile::Mixed), mixed);
+        }
+        assert!(large > 0 && large < 16, "{large} large of 64");
     }
 
     #[test]
