@@ -3,7 +3,7 @@
 //! that reach states random bytes rarely do. The fuzz targets' seed corpora
 //! and the explorer's templated share both draw from here.
 
-use crate::scenario::{Step, IO_KINDS, KEY_SPACE};
+use crate::scenario::{Step, SwarmConfig, IO_KINDS, KEY_SPACE};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -25,6 +25,14 @@ impl Template<'_> {
                 });
             }
         }
+        out.push(Step::Flush);
+    }
+
+    fn one_key_commit(&mut self, out: &mut Vec<Step>) {
+        out.push(Step::Set {
+            key: self.rng.gen_range(0..KEY_SPACE),
+            len: self.rng.gen_range(0..64),
+        });
         out.push(Step::Flush);
     }
 
@@ -164,44 +172,148 @@ impl Template<'_> {
     }
 }
 
+/// Where a compaction story's round cuts its compaction with a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// No planned cut (the story's armed failpoint may still strike).
+    None,
+    /// A power loss while the compactor is paused in catch-up: the flusher
+    /// commits before every single compaction step, so once the copy is
+    /// done the compactor stays in its unlocked catch-up rounds. With
+    /// `flush`, a crash at that flush failpoint (an index into the catalog)
+    /// strikes the flusher's commit first.
+    CatchUp {
+        /// The flush failpoint, if the flusher's commit is cut.
+        flush: Option<u8>,
+    },
+    /// A crash armed at a failpoint after the rename (in the switch or the
+    /// unlink): the compactor has switched files.
+    AfterSwitch,
+}
+
+/// How many different keys `steps` set or delete.
+fn distinct_keys(steps: &[Step]) -> u32 {
+    let mut seen = 0u64;
+    for step in steps {
+        if let Step::Set { key, .. } | Step::Delete { key } = step {
+            seen |= 1 << (key % KEY_SPACE);
+        }
+    }
+    seen.count_ones()
+}
+
+/// The failpoints a compaction hits after its switch (the rename done):
+/// a crash there strikes with the compactor in its after-switch phase.
+pub(crate) fn after_switch_points() -> Vec<u8> {
+    let all: Vec<&str> = engine::failpoints::all().collect();
+    let first = all
+        .iter()
+        .position(|n| *n == "compact::after_rename")
+        .unwrap_or(0);
+    let last = all
+        .iter()
+        .position(|n| *n == "compact::after_unlink_dir_sync")
+        .unwrap_or(0);
+    (first as u8..=last as u8).collect()
+}
+
 impl Template<'_> {
     /// Two compactions in a row with the flusher committing in between and
     /// during them, a crash armed at failpoint `point` somewhere on the
-    /// way: a cut in catch-up, after a switch, a second switch.
-    pub(crate) fn compaction_story(mut self, point: u8) -> Vec<Step> {
+    /// way, and round `i`'s compaction cut as `cuts[i]` says: a cut in
+    /// catch-up, after a switch, a second switch.
+    ///
+    /// `config` is the scenario's swarm configuration: a cut in catch-up
+    /// counts the copy's steps from its batch size and the keys written.
+    pub(crate) fn compaction_story(
+        mut self,
+        point: u8,
+        cuts: [Cut; 2],
+        config: &SwarmConfig,
+    ) -> Vec<Step> {
         let mut out = Vec::new();
         for _ in 0..self.rng.gen_range(2..5) {
             self.batch(&mut out);
         }
         let arm_at = self.rng.gen_range(0..3);
-        for round in 0..2 {
+        for (round, cut) in cuts.into_iter().enumerate() {
             // A reader holding the old file across the switch: on Windows
             // the unlink is refused and deferred until it lets go.
             let hold = self.rng.gen_ratio(1, 2);
             if hold {
                 out.push(Step::Hold { release: false });
             }
+            // A purge would shorten the copy the catch-up cut counts.
+            let purge = self.rng.gen_range(0..4);
             out.push(Step::CompactStart {
-                purge: self.rng.gen_range(0..4),
+                purge: if matches!(cut, Cut::CatchUp { .. }) {
+                    0
+                } else {
+                    purge
+                },
             });
-            if round == arm_at {
-                out.push(Step::CrashAtFailpoint {
-                    point,
-                    nth: self.rng.gen_range(1..3),
-                });
-            }
-            for _ in 0..self.rng.gen_range(1..5) {
-                out.push(Step::CompactStep {
-                    n: self.rng.gen_range(1..5),
-                });
-                self.batch(&mut out);
-                // A power loss in the middle: in the copy, in catch-up
-                // (the flusher committed since H0), or after the switch.
-                if self.rng.gen_ratio(1, 2) {
-                    out.push(Step::CompactStep {
-                        n: self.rng.gen_range(1..3),
-                    });
+            match cut {
+                Cut::None => {
+                    if round == arm_at {
+                        out.push(Step::CrashAtFailpoint {
+                            point,
+                            nth: self.rng.gen_range(1..3),
+                        });
+                    }
+                    for _ in 0..self.rng.gen_range(1..5) {
+                        out.push(Step::CompactStep {
+                            n: self.rng.gen_range(1..5),
+                        });
+                        self.batch(&mut out);
+                        // A power loss in the middle: in the copy, in
+                        // catch-up or after the switch.
+                        if self.rng.gen_ratio(1, 4) {
+                            out.push(Step::CompactStep {
+                                n: self.rng.gen_range(1..3),
+                            });
+                            out.push(Step::CrashNow);
+                        }
+                    }
+                }
+                Cut::CatchUp { flush } => {
+                    // The copy takes a step per batch of the documents as
+                    // of the start (one more when the last batch is full);
+                    // a commit behind it, the next step starts the first
+                    // unlocked round. Commits of one key keep the rounds
+                    // coming (and the story short).
+                    let copy = distinct_keys(&out) / u32::from(config.copy_batch_docs.max(1)) + 1;
+                    // Commits in PiTR windows of their own, or a round
+                    // would keep none of them and pass in one step.
+                    out.push(Step::Tick { secs: 8 });
+                    self.one_key_commit(&mut out);
+                    let mut left = copy;
+                    while left > 0 {
+                        let n = left.min(4) as u8;
+                        out.push(Step::CompactStep { n });
+                        left -= u32::from(n);
+                    }
+                    let rounds = 1 + self.rng.gen_range(0..2);
+                    for round in 0..rounds {
+                        out.push(Step::Tick { secs: 8 });
+                        if let (Some(point), true) = (flush, round + 1 == rounds) {
+                            // The flusher crashes in its commit instead,
+                            // the compactor paused in catch-up.
+                            out.push(Step::CrashAtFailpoint { point, nth: 1 });
+                            self.one_key_commit(&mut out);
+                        } else {
+                            self.one_key_commit(&mut out);
+                            out.push(Step::CompactStep { n: 1 });
+                        }
+                    }
                     out.push(Step::CrashNow);
+                }
+                Cut::AfterSwitch => {
+                    let points = after_switch_points();
+                    out.push(Step::CrashAtFailpoint {
+                        point: points[self.rng.gen_range(0..points.len())],
+                        nth: 1,
+                    });
+                    self.batch(&mut out);
                 }
             }
             out.push(Step::CompactFinish);
