@@ -315,6 +315,42 @@ struct Runner<'a> {
     /// A step run while a compaction step was paused needs a process
     /// restart (a failed flush poisoned the store): done after the step.
     restart_pending: bool,
+    /// The compactor's phase when a crash cut its step (the compaction
+    /// itself reports `Aborted` once its step has cleaned up).
+    cut_phase: Option<Phase>,
+}
+
+/// The compactor's phase at a crash that cut a step begun in `before`, when
+/// the last failpoint hit was `last`: a boundary of a later phase moves it
+/// on (the step began in the copy and reached catch-up, say).
+fn phase_at_cut(before: Phase, last: Option<&str>) -> Phase {
+    let reached = match last.unwrap_or("") {
+        "compact::catchup_unlocked"
+        | "compact::before_store_lock"
+        | "compact::catchup_locked"
+        | "compact::replay_header"
+        | "compact::before_new_sync"
+        | "compact::after_new_sync"
+        | "compact::before_rename" => Phase::CatchUp,
+        "compact::after_rename"
+        | "compact::before_rename_dir_sync"
+        | "compact::after_rename_dir_sync"
+        | "compact::before_unlink"
+        | "compact::after_unlink"
+        | "compact::before_unlink_dir_sync"
+        | "compact::after_unlink_dir_sync" => Phase::Unlink,
+        _ => before,
+    };
+    let rank = |p: Phase| match p {
+        Phase::Copy => 0,
+        Phase::CatchUp => 1,
+        _ => 2,
+    };
+    if rank(reached) > rank(before) {
+        reached
+    } else {
+        before
+    }
 }
 
 /// A [`Step::Preempt`] waiting for the next compaction step.
@@ -387,6 +423,7 @@ impl<'a> Runner<'a> {
             paused: None,
             skip_until: 0,
             restart_pending: false,
+            cut_phase: None,
         }
     }
 
@@ -626,11 +663,17 @@ impl<'a> Runner<'a> {
             }
             Step::CompactStart { purge } => self.compact_start(purge),
             Step::CompactStep { n } => {
+                let mut ran = false;
                 for _ in 0..n {
                     if self.compaction.is_none() || self.sim.is_crashed() {
                         break;
                     }
+                    ran = true;
                     self.compact_step()?;
+                }
+                if ran {
+                    // A preemption is for one compaction operation.
+                    self.preempt = None;
                 }
                 Ok(())
             }
@@ -661,6 +704,10 @@ impl<'a> Runner<'a> {
                         ));
                     }
                     self.compact_step()?;
+                }
+                if steps > 0 {
+                    // A preemption is for one compaction operation.
+                    self.preempt = None;
                 }
                 Ok(())
             }
@@ -1276,9 +1323,12 @@ impl<'a> Runner<'a> {
         };
         let faults_before = self.watch.injected();
         let before = c.phase();
-        let result = match self.preempt.take() {
+        let result = match self.preempt {
             Some(preempt) => {
-                let (back, result) = self.preemptible_step(c, preempt)?;
+                let (back, result, fired) = self.preemptible_step(c, preempt)?;
+                if fired {
+                    self.preempt = None;
+                }
                 if std::mem::take(&mut self.restart_pending) {
                     // The store failed under a step run while this one was
                     // paused: whatever the step did is judged after the
@@ -1346,6 +1396,8 @@ impl<'a> Runner<'a> {
             Err(e) => {
                 match self.explain(&e, faults_before) {
                     Some(Cause::Crash) => {
+                        let last = self.sim.pending_crash().and_then(|r| r.last_failpoint);
+                        self.cut_phase = Some(phase_at_cut(before, last));
                         self.sanity.compactions_cut_by_crash += 1;
                         self.note(Event::CompactionCut {
                             error: e.to_string(),
@@ -1381,7 +1433,7 @@ impl<'a> Runner<'a> {
         &mut self,
         c: Compaction,
         preempt: Preempt,
-    ) -> Result<(Compaction, engine::Result<Progress>), Box<Failure>> {
+    ) -> Result<(Compaction, engine::Result<Progress>, bool), Box<Failure>> {
         use std::sync::{mpsc, Mutex, PoisonError};
         let (to_runner, from_worker) = mpsc::channel::<PauseMsg>();
         let (to_worker, from_runner) = mpsc::channel::<()>();
@@ -1425,7 +1477,11 @@ impl<'a> Runner<'a> {
                         at: point.to_string(),
                     }),
                     PauseMsg::Paused(point) => {
-                        let locked = self.sim.failpoint_hits(BEFORE_STORE_LOCK) > locks_before;
+                        // Paused at that very failpoint, the lock is not
+                        // taken yet.
+                        let at_it = point == failpoints::PausePoint::Failpoint(BEFORE_STORE_LOCK);
+                        let taken = self.sim.failpoint_hits(BEFORE_STORE_LOCK) - locks_before;
+                        let locked = taken > u64::from(at_it);
                         // The worker waits for the resume whatever happens
                         // here, or the scope would never end.
                         let paused = catch_unwind(AssertUnwindSafe(|| {
@@ -1440,7 +1496,7 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
-            self.sim.disarm_pause();
+            let fired = !self.sim.disarm_pause();
             let (c, result) = match worker.join() {
                 Ok(done) => done,
                 Err(payload) => std::panic::resume_unwind(payload),
@@ -1454,7 +1510,7 @@ impl<'a> Runner<'a> {
             };
             match failure {
                 Some(f) => Err(f),
-                None => Ok((c, result)),
+                None => Ok((c, result, fired)),
             }
         })
     }
@@ -1700,6 +1756,10 @@ impl<'a> Runner<'a> {
     fn recover_from_crash(&mut self) -> StepResult {
         self.held = None;
         let phase = self.compaction.take().map(|c| c.phase());
+        let phase = match (phase, self.cut_phase.take()) {
+            (Some(Phase::Aborted), Some(cut)) => Some(cut),
+            (phase, _) => phase,
+        };
         self.store = None;
         let triggered = matches!(
             self.sim.pending_crash().map(|r| r.cause),

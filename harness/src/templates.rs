@@ -3,7 +3,7 @@
 //! that reach states random bytes rarely do. The fuzz targets' seed corpora
 //! and the explorer's templated share both draw from here.
 
-use crate::scenario::{Step, SwarmConfig, IO_KINDS, KEY_SPACE};
+use crate::scenario::{pause_points, Step, SwarmConfig, IO_KINDS, KEY_SPACE, LOCAL_NAMES};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -25,7 +25,77 @@ impl Template<'_> {
                 });
             }
         }
+        // Local documents ride along with a quarter of the commits (and
+        // make up some commits on their own): set, and now and then removed.
+        if self.rng.gen_ratio(1, 4) {
+            out.push(self.local_change());
+        }
         out.push(Step::Flush);
+    }
+
+    fn local_change(&mut self) -> Step {
+        Step::Local {
+            name: self.rng.gen_range(0..LOCAL_NAMES),
+            len: self.rng.gen_range(0..64),
+            delete: self.rng.gen_ratio(1, 3),
+        }
+    }
+
+    /// A compaction step preempted part-way (see [`Step::Preempt`]): a
+    /// writer, the flusher and sometimes a reader run while it is paused: a
+    /// quarter of the time right before it takes the store lock (where a
+    /// tip read too early goes stale), a quarter inside the locked final
+    /// round and switch (where the flush must be refused), a quarter at
+    /// another compaction failpoint, a quarter before a disk call. The
+    /// points of the final round are reached by finishing the compaction.
+    fn preempted_step(&mut self, out: &mut Vec<Step>) {
+        let all: Vec<&str> = engine::failpoints::all().collect();
+        let index = |name: &str| all.iter().position(|n| *n == name).unwrap_or(0) as u8;
+        let compaction: Vec<u8> = (0..all.len() as u8)
+            .filter(|i| all[usize::from(*i)].starts_with("compact::"))
+            .collect();
+        let locked = [
+            "compact::catchup_locked",
+            "compact::before_new_sync",
+            "compact::after_new_sync",
+            "compact::before_rename",
+            "compact::after_rename_dir_sync",
+        ];
+        let (point, finish) = match self.rng.gen_range(0..4) {
+            0 => (index("compact::before_store_lock"), true),
+            1 => (index(locked[self.rng.gen_range(0..locked.len())]), true),
+            2 => (compaction[self.rng.gen_range(0..compaction.len())], false),
+            _ => (self.rng.gen_range(all.len() as u8..pause_points()), false),
+        };
+        let mut during = vec![if self.rng.gen_ratio(1, 3) {
+            self.local_change()
+        } else {
+            Step::Set {
+                key: self.rng.gen_range(0..KEY_SPACE),
+                len: self.rng.gen_range(0..64),
+            }
+        }];
+        during.push(Step::Flush);
+        if self.rng.gen_ratio(1, 3) {
+            during.push(Step::Read {
+                kind: self.rng.gen_range(0..5),
+                a: self.rng.gen(),
+                b: self.rng.gen(),
+            });
+        }
+        out.push(Step::Preempt {
+            point,
+            nth: self.rng.gen_range(1..3),
+            steps: during.len() as u8,
+        });
+        out.push(if finish && self.rng.gen_ratio(2, 3) {
+            Step::CompactFinish
+        } else {
+            Step::CompactStep {
+                n: self.rng.gen_range(1..4),
+            }
+        });
+        out.extend(during);
     }
 
     fn one_key_commit(&mut self, out: &mut Vec<Step>) {
@@ -68,10 +138,16 @@ impl Template<'_> {
             purge: self.rng.gen_range(0..4),
         });
         for _ in 0..self.rng.gen_range(2..6) {
+            if self.rng.gen_ratio(1, 3) {
+                self.preempted_step(&mut out);
+            }
             out.push(Step::CompactStep {
                 n: self.rng.gen_range(1..5),
             });
             self.batch(&mut out);
+        }
+        if self.rng.gen_ratio(1, 2) {
+            self.preempted_step(&mut out);
         }
         out.push(Step::CompactFinish);
         self.batch(&mut out);
@@ -261,6 +337,9 @@ impl Template<'_> {
                         });
                     }
                     for _ in 0..self.rng.gen_range(1..5) {
+                        if self.rng.gen_ratio(1, 2) {
+                            self.preempted_step(&mut out);
+                        }
                         out.push(Step::CompactStep {
                             n: self.rng.gen_range(1..5),
                         });
