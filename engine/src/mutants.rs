@@ -78,11 +78,23 @@ pub enum Mutant {
     /// removals: a local document removed after the copy started is back
     /// after the switch.
     LocalRemovalsNotCarried,
+    /// The background flusher, finding the queue empty, retries deferred
+    /// unlinks before it sleeps, with the memory lock released, and then
+    /// sleeps without looking at the queue again: a mutation queued in
+    /// between (its wake-up sent to nobody) waits for a wake-up that may
+    /// never come, and a writer in `wait_durable` hangs.
+    FlusherLostWakeup,
+    /// The background flusher takes any wake-up after a `Busy` as "the
+    /// compactor released the store lock" and commits without checking
+    /// it: a writer's wake-up during the locked final round lets a commit
+    /// land in the old file after the final tip was fixed, lost at the
+    /// switch.
+    FlushDuringLockedSwitch,
 }
 
 impl Mutant {
     /// Every seeded bug, in SPEC order.
-    pub const ALL: [Mutant; 28] = [
+    pub const ALL: [Mutant; 30] = [
         Mutant::HeaderBeforeDataSync,
         Mutant::HeaderSyncSkipped,
         Mutant::NoDirSyncAfterRename,
@@ -111,6 +123,8 @@ impl Mutant {
         Mutant::ShortWriteTakenComplete,
         Mutant::ReadErrorAsEof,
         Mutant::LocalRemovalsNotCarried,
+        Mutant::FlusherLostWakeup,
+        Mutant::FlushDuringLockedSwitch,
     ];
 
     /// A short kebab-case name for command lines and reports.
@@ -144,6 +158,8 @@ impl Mutant {
             Mutant::ShortWriteTakenComplete => "short-write-taken-complete",
             Mutant::ReadErrorAsEof => "read-error-as-eof",
             Mutant::LocalRemovalsNotCarried => "local-removals-not-carried",
+            Mutant::FlusherLostWakeup => "flusher-lost-wakeup",
+            Mutant::FlushDuringLockedSwitch => "flush-during-locked-switch",
         }
     }
 

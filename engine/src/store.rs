@@ -405,7 +405,10 @@ impl Store {
         now: u64,
     ) -> Result<Option<CommitInfo>> {
         st.check_writable()?;
-        if st.lock_held_by_compactor {
+        // Woken after a Busy: the compactor's release is what wakes us.
+        let released =
+            st.bg.retrying_after_busy && mutants::active(Mutant::FlushDuringLockedSwitch);
+        if st.lock_held_by_compactor && !released {
             st.stats.busy_flushes += 1;
             return Err(Error::Busy);
         }

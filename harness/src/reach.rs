@@ -63,6 +63,12 @@ pub enum State {
     /// compaction ran, and the compaction then switched: its catch-up had
     /// to carry the change.
     LocalChangeCaughtUp,
+    /// A thread schedule ran: the real background flusher and compactor
+    /// with writers under shuttle (`explore --threads`, harness::threads).
+    ThreadsSchedule,
+    /// ... and the flusher found the store lock held by the compactor
+    /// (Busy) and came back for it.
+    ThreadsBusyRetry,
     /// A crash struck with crash mode `mode` while the compactor was in
     /// `phase` (indices into [`CrashMode::ALL`] and [`PHASES`]).
     CrashIn {
@@ -112,6 +118,8 @@ impl State {
             State::DeferredUnlinkRetried,
             State::ReadLocal,
             State::LocalChangeCaughtUp,
+            State::ThreadsSchedule,
+            State::ThreadsBusyRetry,
         ];
         for mode in 0..CrashMode::ALL.len() as u8 {
             for phase in 0..PHASES.len() as u8 {
@@ -146,6 +154,8 @@ impl State {
             State::DeferredUnlinkRetried => "deferred-unlink-retried".into(),
             State::ReadLocal => "read-local".into(),
             State::LocalChangeCaughtUp => "local-change-caught-up".into(),
+            State::ThreadsSchedule => "threads-schedule".into(),
+            State::ThreadsBusyRetry => "threads-busy-retry".into(),
             State::CrashIn { mode, phase } => format!(
                 "crash:{}@{}",
                 CrashMode::ALL[usize::from(mode) % CrashMode::ALL.len()],
@@ -175,7 +185,7 @@ pub struct Reached {
 }
 
 /// States before the crash-mode x phase grid.
-const FIXED_STATES: u8 = 22;
+const FIXED_STATES: u8 = 24;
 
 impl State {
     /// The state's index in [`State::all`].
