@@ -13,7 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
 use engine::mutants::Mutant;
-use harness::explore::{describe, explore, write_artifact, ExploreOptions};
+use harness::explore::{describe, explore, write_artifact, ExploreOptions, ThreadsMode};
 use harness::generate::Size;
 use harness::minimize::{minimize_target, regression_test};
 use harness::runner::{replay_command, RunOptions};
@@ -76,6 +76,14 @@ enum Command {
         /// scenario is a hang.
         #[arg(long, default_value_t = harness::explore::DEFAULT_MAX_RSS_MB)]
         max_rss_mb: u64,
+        /// Only thread schedules: the background flusher and compactor with
+        /// writers under shuttle's random or PCT scheduler, seeded from the
+        /// scenario seed (by default one scenario in --thread-share is one).
+        #[arg(long)]
+        threads: bool,
+        /// One scenario in this many is a thread schedule (0: none).
+        #[arg(long, default_value_t = harness::explore::DEFAULT_THREAD_SHARE)]
+        thread_share: u64,
     },
     /// Bounded-exhaustive check: every workload of at most --max-ops
     /// operations, every crash point of its last operation, every crash
@@ -362,6 +370,8 @@ fn dispatch(command: Command) -> CmdResult {
             coverage,
             hang_secs,
             max_rss_mb,
+            threads,
+            thread_share,
         } => {
             let seed = seed.unwrap_or_else(seed_from_clock);
             let options = ExploreOptions {
@@ -381,6 +391,11 @@ fn dispatch(command: Command) -> CmdResult {
                 ),
                 hang_after: Duration::from_secs(hang_secs.max(1)),
                 max_rss_bytes: max_rss_mb.saturating_mul(1 << 20),
+                threads: match (threads, thread_share) {
+                    (true, _) => ThreadsMode::Only,
+                    (false, 0) => ThreadsMode::Off,
+                    (false, n) => ThreadsMode::Share(n),
+                },
             };
             cmd_explore(&options, json, &out, coverage.as_deref())
         }
@@ -452,8 +467,11 @@ fn dispatch(command: Command) -> CmdResult {
             json,
         } => {
             let (bytes, path) = read_input(artifact.as_deref(), hex.as_deref())?;
-            let target = parse_target(target.as_deref(), path.as_deref())?;
             let mutant = parse_mutant(mutant.as_deref())?;
+            if harness::threads::is_artifact(&bytes) {
+                return cmd_repro_threads(&bytes, mutant, quiet || json, json);
+            }
+            let target = parse_target(target.as_deref(), path.as_deref())?;
             cmd_repro(
                 target,
                 &bytes,
@@ -472,9 +490,12 @@ fn dispatch(command: Command) -> CmdResult {
             json,
         } => {
             let (bytes, _) = read_input(Some(&artifact), None)?;
-            let target = parse_target(target.as_deref(), Some(&artifact))?;
             let mutant = parse_mutant(mutant.as_deref())?;
             let output = output.unwrap_or_else(|| artifact.with_extension("min"));
+            if harness::threads::is_artifact(&bytes) {
+                return cmd_minimize_threads(&bytes, mutant, &output, json);
+            }
+            let target = parse_target(target.as_deref(), Some(&artifact))?;
             cmd_minimize(target, &bytes, mutant, &output, test_out.as_deref(), json)
         }
         Command::Catalog { json, coverage } => crashfuzz::catalog::print(json, coverage.as_deref()),
@@ -840,11 +861,13 @@ fn cmd_explore(
             let path = write_artifact(out, &found.bytes, &found.failure)
                 .map_err(|e| format!("writing artifact to {}: {e}", out.display()))?;
             eprintln!("{}", found.failure);
+            let scenario = match harness::threads::parse_artifact(&found.bytes) {
+                Ok(a) => format!("thread schedule {}", a.scenario),
+                Err(_) => describe(&found.failure.scenario),
+            };
             eprintln!(
-                "scenario {} of seed {}:\n{}",
-                found.index,
-                report.seed,
-                describe(&found.failure.scenario)
+                "scenario {} of seed {}:\n{scenario}",
+                found.index, report.seed,
             );
             eprintln!(
                 "artifact: {} (trace in {})",
@@ -917,6 +940,111 @@ fn cmd_repro(
             Ok(failure.kind.exit_code() as u8)
         }
     }
+}
+
+/// `repro` of a thread-schedule artifact: replay its schedule under
+/// shuttle (deterministic), print the trace and the verdict.
+fn cmd_repro_threads(bytes: &[u8], mutant: Option<Mutant>, quiet: bool, json: bool) -> CmdResult {
+    let artifact = harness::threads::parse_artifact(bytes)?;
+    if !quiet {
+        eprintln!(
+            "thread schedule {}\nschedule: {}",
+            artifact.scenario,
+            artifact
+                .schedule
+                .as_deref()
+                .unwrap_or("(none: the scenario's first schedule)")
+        );
+    }
+    match harness::threads::replay_artifact(bytes, mutant)? {
+        Ok(()) => {
+            if json {
+                println!("{}", serde_json::json!({ "failure": null }));
+            } else {
+                println!("no failure: the schedule passes");
+            }
+            Ok(0)
+        }
+        Err(found) => {
+            let failure = found.to_failure();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "failure": failure.to_json(), "trace": failure.trace })
+                );
+            } else {
+                if !quiet {
+                    for line in &failure.trace {
+                        println!("  {line}");
+                    }
+                }
+                println!("{failure}");
+            }
+            Ok(failure.kind.exit_code() as u8)
+        }
+    }
+}
+
+/// `minimize` of a thread-schedule artifact: fewer writers, operations and
+/// compactions, no pause, no purge, keeping the scheduler and its seed;
+/// writes the smallest failing scenario with its schedule.
+fn cmd_minimize_threads(
+    bytes: &[u8],
+    mutant: Option<Mutant>,
+    output: &Path,
+    json: bool,
+) -> CmdResult {
+    let artifact = harness::threads::parse_artifact(bytes)?;
+    let found = match harness::threads::replay_artifact(bytes, mutant)? {
+        Err(found) => found,
+        Ok(()) => match harness::threads::run(
+            artifact.scenario,
+            mutant,
+            harness::threads::MINIMIZE_SCHEDULES,
+        ) {
+            Err(found) => found,
+            Ok(_) => {
+                if json {
+                    println!("{}", serde_json::json!({ "failure": null }));
+                } else {
+                    println!("the artifact does not fail: nothing to minimize");
+                }
+                return Ok(0);
+            }
+        },
+    };
+    let min = harness::threads::minimize(&found);
+    std::fs::write(output, min.artifact())
+        .map_err(|e| format!("writing {}: {e}", output.display()))?;
+    let failure = min.to_failure();
+    let replay = failure.replay_command_from(output);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "failure": failure.to_json(),
+                "ops_before": found.scenario.ops(),
+                "ops_after": min.scenario.ops(),
+                "artifact": output.display().to_string(),
+                "replay": replay,
+            })
+        );
+    } else {
+        println!(
+            "minimized {} [{}]: {} -> {} (writer operations {} -> {})",
+            failure.kind,
+            failure.invariant(),
+            found.scenario,
+            min.scenario,
+            found.scenario.ops(),
+            min.scenario.ops()
+        );
+        for line in &min.trace {
+            println!("  {line}");
+        }
+        println!("artifact: {}\nreplay: {replay}", output.display());
+    }
+    Ok(failure.kind.exit_code() as u8)
 }
 
 fn cmd_minimize(

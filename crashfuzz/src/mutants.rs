@@ -102,6 +102,14 @@ fn bench_one(mutant: Mutant, options: &BenchOptions) -> BugResult {
                 if result.kind.is_none() {
                     result.kind = Some(found.failure.kind.name().to_string());
                     result.invariant = Some(found.failure.invariant());
+                    if let Ok(Err(thread)) =
+                        harness::threads::replay_artifact(&found.bytes, Some(mutant))
+                    {
+                        // A thread schedule: its size is the writers' operations.
+                        result.raw_steps = Some(thread.scenario.ops());
+                        result.min_steps = Some(harness::threads::minimize(&thread).scenario.ops());
+                        continue;
+                    }
                     result.raw_steps = Some(found.failure.scenario.steps.len());
                     let run_options = RunOptions {
                         mutant: Some(mutant),

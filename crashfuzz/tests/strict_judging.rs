@@ -3,7 +3,7 @@
 //! a hung explorer.
 
 use engine::mutants::Mutant;
-use harness::explore::{explore, ExploreOptions};
+use harness::explore::{explore, ExploreOptions, ThreadsMode};
 use harness::{run, FailureKind, RunOptions};
 use std::process::Command;
 
@@ -13,6 +13,9 @@ fn explore_with(mutant: Option<Mutant>, iterations: u64) -> harness::explore::Ex
         iterations: Some(iterations),
         jobs: 1,
         mutant,
+        // The deterministic runner's judge: no thread schedules (they
+        // find some of these bugs too, under other checks).
+        threads: ThreadsMode::Off,
         ..ExploreOptions::default()
     })
 }

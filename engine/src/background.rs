@@ -30,7 +30,7 @@
 
 use crate::control::Control;
 use crate::error::{Error, Result};
-use crate::mutants;
+use crate::mutants::{self, Mutant};
 use crate::store::Store;
 use crate::sync::{thread, Arc};
 use crate::types::{
@@ -288,6 +288,12 @@ fn flusher_loop(store: &Store) -> Result<()> {
                 store.retry_pending_deletions()?;
                 return Ok(());
             }
+            if mutants::active(Mutant::FlusherLostWakeup) {
+                // Idle: a good moment for unlinks deferred by readers.
+                drop(st);
+                store.retry_pending_deletions()?;
+                st = inner.lock()?;
+            }
             st = inner.wait(st)?;
             continue;
         }
@@ -309,6 +315,7 @@ fn flusher_loop(store: &Store) -> Result<()> {
         }
         match store.flush_locked_at(&mut st, now) {
             Ok(Some(info)) => {
+                st.bg.retrying_after_busy = false;
                 st.bg.report.commits += 1;
                 if compacting {
                     st.bg.report.commits_while_compacting += 1;
@@ -320,6 +327,7 @@ fn flusher_loop(store: &Store) -> Result<()> {
                 // Compaction holds the store lock: come back when it
                 // releases it (its next step notifies), do not block.
                 st.bg.report.busy_retries += 1;
+                st.bg.retrying_after_busy = true;
                 st = inner.wait(st)?;
                 continue;
             }

@@ -22,6 +22,9 @@ pub(crate) struct Control {
     pub panicked: Option<String>,
     pub report: BackgroundReport,
     pub observer: Option<ObserverHandle>,
+    /// The flusher's last flush attempt met a held store lock (Busy) and
+    /// it has not committed since.
+    pub retrying_after_busy: bool,
 }
 
 impl Control {

@@ -100,11 +100,23 @@ pub enum Mutant {
     /// path: the retry does not find it (not found counts as already gone)
     /// and the old revision stays on disk, forgotten, until the next open.
     DeferredUnlinkBareName,
+    /// The background flusher, finding the queue empty, retries deferred
+    /// unlinks before it sleeps, with the memory lock released, and then
+    /// sleeps without looking at the queue again: a mutation queued in
+    /// between (its wake-up sent to nobody) waits for a wake-up that may
+    /// never come, and a writer in `wait_durable` hangs.
+    FlusherLostWakeup,
+    /// The background flusher takes any wake-up after a `Busy` as "the
+    /// compactor released the store lock" and commits without checking
+    /// it: a writer's wake-up during the locked final round lets a commit
+    /// land in the old file after the final tip was fixed, lost at the
+    /// switch.
+    FlushDuringLockedSwitch,
 }
 
 impl Mutant {
     /// Every seeded bug, in SPEC order.
-    pub const ALL: [Mutant; 33] = [
+    pub const ALL: [Mutant; 35] = [
         Mutant::HeaderBeforeDataSync,
         Mutant::HeaderSyncSkipped,
         Mutant::NoDirSyncAfterRename,
@@ -138,6 +150,8 @@ impl Mutant {
         Mutant::ScanWindowGap,
         Mutant::ScanSkipsSeparatorChild,
         Mutant::DeferredUnlinkBareName,
+        Mutant::FlusherLostWakeup,
+        Mutant::FlushDuringLockedSwitch,
     ];
 
     /// A short kebab-case name for command lines and reports.
@@ -176,6 +190,8 @@ impl Mutant {
             Mutant::ScanWindowGap => "scan-window-gap",
             Mutant::ScanSkipsSeparatorChild => "scan-skips-separator-child",
             Mutant::DeferredUnlinkBareName => "deferred-unlink-bare-name",
+            Mutant::FlusherLostWakeup => "flusher-lost-wakeup",
+            Mutant::FlushDuringLockedSwitch => "flush-during-locked-switch",
         }
     }
 

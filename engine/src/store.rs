@@ -359,7 +359,7 @@ impl Store {
     /// call, see `failpoints::SimVfs::arm_pause`): another call on the same
     /// thread would wait for a lock the paused call holds. Never blocks.
     pub fn memory_lock_free(&self) -> bool {
-        self.inner.state.try_lock().is_ok()
+        crate::sync::mutex_is_free(&self.inner.state)
     }
 
     /// Mutations and local-document changes waiting for a flush.
@@ -413,7 +413,10 @@ impl Store {
         now: u64,
     ) -> Result<Option<CommitInfo>> {
         st.check_writable()?;
-        if st.lock_held_by_compactor {
+        // Woken after a Busy: the compactor's release is what wakes us.
+        let released =
+            st.bg.retrying_after_busy && mutants::active(Mutant::FlushDuringLockedSwitch);
+        if st.lock_held_by_compactor && !released {
             st.stats.busy_flushes += 1;
             return Err(Error::Busy);
         }

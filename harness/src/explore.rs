@@ -9,6 +9,7 @@ use crate::failure::HarnessCheck;
 use crate::generate::{scenario_bytes, Size};
 use crate::runner::{run, Failure, FailureKind, RunOptions, Sanity};
 use crate::scenario::Scenario;
+use crate::threads::ThreadScenario;
 use engine::mutants::Mutant;
 use failpoints::Coverage;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,45 @@ pub struct ExploreOptions {
     /// The memory ceiling: when the process's resident memory passes it, the
     /// longest-running scenario is reported as a hang.
     pub max_rss_bytes: u64,
+    /// Which scenarios are thread schedules ([`crate::threads`]).
+    pub threads: ThreadsMode,
+}
+
+/// Which scenarios of an exploration are thread schedules: the background
+/// flusher and compactor with writers under shuttle ([`crate::threads`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadsMode {
+    /// None.
+    Off,
+    /// One in this many (by a hash of the seed and the index).
+    Share(u64),
+    /// All (`explore --threads`).
+    Only,
+}
+
+/// The default share of thread scenarios: one in this many. A thread
+/// scenario (one schedule) costs about as much as a deterministic one
+/// (about 1.2 ms on one core), so this is about 3 % of the time.
+pub const DEFAULT_THREAD_SHARE: u64 = 32;
+
+/// Schedules run per thread scenario: one, so that every schedule has a
+/// scenario of its own (the scheduler is seeded from the scenario seed).
+pub const SCHEDULES_PER_THREAD_SCENARIO: usize = 1;
+
+impl ThreadsMode {
+    /// Whether scenario `index` of `seed` is a thread scenario.
+    pub fn is_threads(self, seed: u64, index: u64) -> bool {
+        match self {
+            ThreadsMode::Off => false,
+            ThreadsMode::Only => true,
+            ThreadsMode::Share(n) => crate::threads::is_thread_index(seed, index, n),
+        }
+    }
+}
+
+/// The thread scenario at `index` of `seed`.
+pub fn thread_scenario(seed: u64, index: u64) -> ThreadScenario {
+    ThreadScenario::from_seed(crate::threads::scenario_seed(seed, index))
 }
 
 impl Default for ExploreOptions {
@@ -55,6 +95,7 @@ impl Default for ExploreOptions {
             progress: None,
             hang_after: Duration::from_secs(DEFAULT_HANG_SECS),
             max_rss_bytes: DEFAULT_MAX_RSS_MB << 20,
+            threads: ThreadsMode::Share(DEFAULT_THREAD_SHARE),
         }
     }
 }
@@ -71,6 +112,8 @@ pub struct ExploreReport {
     pub seed: u64,
     /// Scenarios run to the end (passed or failed).
     pub iterations: u64,
+    /// Of them, thread scenarios.
+    pub thread_scenarios: u64,
     /// Wall time.
     pub elapsed: Duration,
     /// Post-crash images recovered and checked.
@@ -123,6 +166,7 @@ impl ExploreReport {
         serde_json::json!({
             "seed": self.seed,
             "iterations": self.iterations,
+            "thread_scenarios": self.thread_scenarios,
             "elapsed_secs": self.elapsed.as_secs_f64(),
             "execs_per_sec": self.execs_per_sec(),
             "crash_states": self.crash_states,
@@ -170,6 +214,7 @@ struct Shared {
     options: ExploreOptions,
     next: AtomicU64,
     done: AtomicU64,
+    threads_done: AtomicU64,
     crash_states: AtomicU64,
     checks: AtomicU64,
     stop: AtomicBool,
@@ -215,11 +260,32 @@ impl Shared {
             if index >= limit {
                 break;
             }
-            let bytes = scenario_bytes(options.seed, index, options.size);
-            let scenario = Scenario::from_bytes(&bytes);
             let (slot, since) = &self.running[me];
             since.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
             slot.store(index + 1, Ordering::Relaxed);
+            if options.threads.is_threads(options.seed, index) {
+                let scenario = thread_scenario(options.seed, index);
+                let result =
+                    crate::threads::run(scenario, options.mutant, SCHEDULES_PER_THREAD_SCENARIO);
+                slot.store(0, Ordering::Relaxed);
+                let finished = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+                self.threads_done.fetch_add(1, Ordering::Relaxed);
+                match result {
+                    Ok(outcome) => {
+                        // One crash at the end; a live and a post-crash check.
+                        self.crash_states.fetch_add(1, Ordering::Relaxed);
+                        self.checks.fetch_add(2, Ordering::Relaxed);
+                        outcome.reached.count_into(&mut local);
+                    }
+                    Err(found) => {
+                        let failure = Box::new(found.to_failure());
+                        self.report(index, found.artifact(), failure, finished)
+                    }
+                }
+                continue;
+            }
+            let bytes = scenario_bytes(options.seed, index, options.size);
+            let scenario = Scenario::from_bytes(&bytes);
             let result = run(&scenario, &run_options);
             slot.store(0, Ordering::Relaxed);
             let finished = self.done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -296,8 +362,14 @@ impl Shared {
         } else {
             return false;
         };
-        let bytes = scenario_bytes(self.options.seed, index, self.options.size);
-        let scenario = Scenario::from_bytes(&bytes);
+        let (bytes, scenario) = if self.options.threads.is_threads(self.options.seed, index) {
+            let s = thread_scenario(self.options.seed, index);
+            (s.artifact(None), Scenario::default())
+        } else {
+            let bytes = scenario_bytes(self.options.seed, index, self.options.size);
+            let scenario = Scenario::from_bytes(&bytes);
+            (bytes, scenario)
+        };
         let mut failure = Failure::new(FailureKind::Hang, invariant, why, &scenario);
         failure.input = bytes.clone();
         failure.mutant = self.options.mutant;
@@ -325,6 +397,7 @@ pub fn explore(options: &ExploreOptions) -> ExploreReport {
         options: options.clone(),
         next: AtomicU64::new(0),
         done: AtomicU64::new(0),
+        threads_done: AtomicU64::new(0),
         crash_states: AtomicU64::new(0),
         checks: AtomicU64::new(0),
         stop: AtomicBool::new(false),
@@ -403,6 +476,7 @@ pub fn explore(options: &ExploreOptions) -> ExploreReport {
     ExploreReport {
         seed: options.seed,
         iterations: shared.done.load(Ordering::Relaxed),
+        thread_scenarios: shared.threads_done.load(Ordering::Relaxed),
         elapsed: shared.start.elapsed(),
         crash_states: shared.crash_states.load(Ordering::Relaxed),
         checks: shared.checks.load(Ordering::Relaxed),
@@ -420,10 +494,14 @@ pub fn write_artifact(dir: &Path, bytes: &[u8], failure: &Failure) -> std::io::R
     let path = dir.join(format!("crash-{}", failure.signature()));
     std::fs::write(&path, bytes)?;
     let mut text = format!("{failure}\n");
+    let scenario = match crate::threads::parse_artifact(bytes) {
+        Ok(a) => format!("thread schedule: {}", a.scenario),
+        Err(_) => describe(&failure.scenario),
+    };
     text.push_str(&format!(
         "replay: {}\n\nscenario:\n{}\n\ntrace:\n{}\n",
         failure.replay_command_from(&path),
-        describe(&failure.scenario),
+        scenario,
         failure.trace.join("\n")
     ));
     std::fs::write(path.with_extension("txt"), text)?;
@@ -444,6 +522,7 @@ mod tests {
             options,
             next: AtomicU64::new(0),
             done: AtomicU64::new(0),
+            threads_done: AtomicU64::new(0),
             crash_states: AtomicU64::new(0),
             checks: AtomicU64::new(0),
             stop: AtomicBool::new(false),

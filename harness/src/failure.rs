@@ -421,10 +421,13 @@ pub fn replay_command(
         Some(path) => path.display().to_string(),
         None => format!("--hex {}", hex::encode(input)),
     };
-    format!(
-        "cargo run --release --bin crashfuzz -- repro {source} --target {}{mutant}",
-        target.name()
-    )
+    // A thread-schedule artifact names its own kind (its first line).
+    let target = if crate::target::is_threads_artifact(input) {
+        String::new()
+    } else {
+        format!(" --target {}", target.name())
+    };
+    format!("cargo run --release --bin crashfuzz -- repro {source}{target}{mutant}")
 }
 
 /// The crash point of a crash after failpoint `fp` (see the module doc).

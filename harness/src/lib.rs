@@ -26,6 +26,7 @@ pub mod stress;
 pub mod target;
 pub mod targets;
 pub mod templates;
+pub mod threads;
 pub mod watch;
 
 pub use runner::{run, Failure, FailureKind, Outcome, RunOptions, Sanity};

@@ -68,6 +68,12 @@ pub enum State {
     /// A flush was refused (`Busy`) while the paused compactor held the
     /// store lock for its final round or switch.
     BusyWhilePaused,
+    /// A thread schedule ran: the real background flusher and compactor
+    /// with writers under shuttle (`explore --threads`, harness::threads).
+    ThreadsSchedule,
+    /// ... and the flusher found the store lock held by the compactor
+    /// (Busy) and came back for it.
+    ThreadsBusyRetry,
     /// A crash struck with crash mode `mode` while the compactor was in
     /// `phase` (indices into [`CrashMode::ALL`] and [`PHASES`]).
     CrashIn {
@@ -119,6 +125,8 @@ impl State {
             State::LocalChangeCaughtUp,
             State::CompactorPaused,
             State::BusyWhilePaused,
+            State::ThreadsSchedule,
+            State::ThreadsBusyRetry,
         ];
         for mode in 0..CrashMode::ALL.len() as u8 {
             for phase in 0..PHASES.len() as u8 {
@@ -155,6 +163,8 @@ impl State {
             State::LocalChangeCaughtUp => "local-change-caught-up".into(),
             State::CompactorPaused => "compactor-paused".into(),
             State::BusyWhilePaused => "busy-while-paused".into(),
+            State::ThreadsSchedule => "threads-schedule".into(),
+            State::ThreadsBusyRetry => "threads-busy-retry".into(),
             State::CrashIn { mode, phase } => format!(
                 "crash:{}@{}",
                 CrashMode::ALL[usize::from(mode) % CrashMode::ALL.len()],
@@ -184,7 +194,7 @@ pub struct Reached {
 }
 
 /// States before the crash-mode x phase grid.
-const FIXED_STATES: u8 = 24;
+const FIXED_STATES: u8 = 26;
 
 impl State {
     /// The state's index in [`State::all`].

@@ -4,6 +4,15 @@
 
 use std::fmt;
 
+/// The first line of a thread-schedule artifact (`crate::threads`): such
+/// an artifact is replayed by `crashfuzz repro` whatever the target.
+pub const THREADS_MAGIC: &str = "crashfuzz-threads v1";
+
+/// Whether `input` is a thread-schedule artifact.
+pub fn is_threads_artifact(input: &[u8]) -> bool {
+    input.starts_with(THREADS_MAGIC.as_bytes())
+}
+
 /// A cargo-fuzz target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
