@@ -1342,6 +1342,16 @@ impl<'a> Runner<'a> {
                     return self.restart();
                 }
                 c = back;
+                if self.sim.is_crashed() && result.is_ok() {
+                    // A step run while it was paused crashed the machine:
+                    // whatever the compactor did after that reached no disk.
+                    self.compaction = Some(c);
+                    self.sanity.compactions_cut_by_crash += 1;
+                    self.note(Event::CompactionCut {
+                        error: "the machine crashed while the step was paused".into(),
+                    });
+                    return Ok(());
+                }
                 result
             }
             None => c.step(),
