@@ -374,6 +374,9 @@ enum PauseMsg {
 /// store lock (SPEC 1: locked only for start, the final round and the
 /// switch), and a flush there must get `Busy`.
 const BEFORE_STORE_LOCK: &str = "compact::before_store_lock";
+/// The failpoint the compactor hits after the switch released the store
+/// lock, before it unlinks the old file (in the same step, or the next).
+const BEFORE_UNLINK: &str = "compact::before_unlink";
 
 type StepResult = Result<(), Box<Failure>>;
 
@@ -1253,7 +1256,7 @@ impl<'a> Runner<'a> {
 
     fn compact_start(&mut self, purge: u8) -> StepResult {
         let before = self.watch.injected();
-        if self.compaction.is_some() || self.paused.is_some() {
+        if self.compaction.is_some() {
             return match self.store()?.start_compaction(CompactionOptions::default()) {
                 // Documented refusal: one compaction at a time.
                 Err(engine::Error::CompactionRunning) => {
@@ -1465,6 +1468,7 @@ impl<'a> Runner<'a> {
             }
         });
         let locks_before = self.sim.failpoint_hits(BEFORE_STORE_LOCK);
+        let unlinks_before = self.sim.failpoint_hits(BEFORE_UNLINK);
         self.sim
             .arm_pause(preempt.point, u64::from(preempt.nth), hook);
         let sim = self.sim.clone();
@@ -1491,7 +1495,9 @@ impl<'a> Runner<'a> {
                         // taken yet.
                         let at_it = point == failpoints::PausePoint::Failpoint(BEFORE_STORE_LOCK);
                         let taken = self.sim.failpoint_hits(BEFORE_STORE_LOCK) - locks_before;
-                        let locked = taken > u64::from(at_it);
+                        // The switch released it before the unlink.
+                        let released = self.sim.failpoint_hits(BEFORE_UNLINK) > unlinks_before;
+                        let locked = taken > u64::from(at_it) && !released;
                         // The worker waits for the resume whatever happens
                         // here, or the scope would never end.
                         let paused = catch_unwind(AssertUnwindSafe(|| {
@@ -1542,8 +1548,14 @@ impl<'a> Runner<'a> {
         let mut result = Ok(());
         for i in first..end {
             let step = &scenario.steps[i];
-            if matches!(step, Step::Reopen | Step::Damage(_))
-                || self.sim.is_crashed()
+            // A restart waits for the step; so does a second compaction
+            // start: whether the engine may accept it depends on whether the
+            // paused step is already failing (its cleanup ends the
+            // compaction), which the runner cannot see mid-step.
+            if matches!(
+                step,
+                Step::Reopen | Step::Damage(_) | Step::CompactStart { .. }
+            ) || self.sim.is_crashed()
                 || self.restart_pending
             {
                 break;

@@ -312,10 +312,12 @@ pub enum Step {
     /// of pause point `point` (see [`pause_point`]: a failpoint of the
     /// catalog, or a disk call of a kind, before it takes effect), and the
     /// `steps` scenario steps after that compaction step run while it is
-    /// paused (other actors: writers, the flusher, readers, a second
-    /// compaction start, a crash); then it resumes. A step that cannot run
-    /// while a step of the engine is under way (a process restart) ends the
-    /// pause early. If the step never reaches the point, nothing pauses.
+    /// paused (other actors: writers, the flusher, readers, a crash); then it
+    /// resumes. A step that cannot be judged while a step of the engine is
+    /// under way ends the pause early: a process restart, and a second
+    /// compaction start (the engine may accept one once the paused step's
+    /// own failure ended its compaction, which the runner cannot see
+    /// mid-step). If the step never reaches the point, nothing pauses.
     Preempt {
         /// Index into the pause points, modulo their number.
         point: u8,

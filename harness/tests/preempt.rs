@@ -88,6 +88,28 @@ fn pause_points_read_back_and_name_every_failpoint_and_call_kind() {
     }
 }
 
+/// A second compaction start ends the pause: it runs after the step.
+#[test]
+fn a_second_compaction_start_waits_for_the_paused_step() {
+    let s = scenario(
+        "compact::catchup_locked",
+        vec![
+            Step::Set { key: 3, len: 9 },
+            Step::CompactStart { purge: 0 },
+        ],
+    );
+    let outcome = run(&s, &traced()).unwrap_or_else(|f| panic!("{f}"));
+    let trace = outcome.trace.join("\n");
+    assert!(
+        trace.contains("#7 set k03 (9 bytes), while the compactor"),
+        "{trace}"
+    );
+    assert!(
+        trace.lines().any(|l| l == "#8 compact start (purge 0/3)"),
+        "{trace}"
+    );
+}
+
 /// A writer and the flusher commit while the compactor is paused right
 /// before it takes the store lock: the final round must replay that commit.
 #[test]
@@ -132,18 +154,25 @@ fn a_flush_during_the_locked_round_is_refused_busy() {
     assert_eq!(outcome.coverage.reach.get("busy-while-paused"), Some(&1));
 }
 
-/// A second compaction start and a crash while paused: the start is refused
-/// (one compaction at a time), the crash cuts the paused step.
+/// A read and a crash while paused: the crash cuts the paused step.
 #[test]
 fn a_crash_while_paused_cuts_the_step() {
     let s = scenario(
         "compact::before_rename",
-        vec![Step::CompactStart { purge: 0 }, Step::CrashNow, Step::Flush],
+        vec![
+            Step::Read {
+                kind: 2,
+                a: 0,
+                b: 0,
+            },
+            Step::CrashNow,
+            Step::Flush,
+        ],
     );
     let outcome = run(&s, &traced()).unwrap_or_else(|f| panic!("{f}"));
     let trace = outcome.trace.join("\n");
     assert!(
-        trace.contains("#7 compact start (purge 0/3), while the compactor"),
+        trace.contains("#7 read changes since tip*0/255, while the compactor"),
         "{trace}"
     );
     assert!(trace.contains("compaction cut by crash"), "{trace}");
