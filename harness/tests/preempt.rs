@@ -11,21 +11,9 @@ use harness::scenario::{pause_point, pause_points, Scenario, Step, SwarmConfig};
 fn config() -> SwarmConfig {
     SwarmConfig {
         fanout: 3,
-        copy_batch_docs: 4,
         catchup_rounds: 0,
-        pitr_granularity_secs: None,
-        pitr_max_age_secs: 0,
-        crash_mode: Some(0),
         disk_seed: 7,
-        windows: false,
-        strict_recovery: false,
-        tear_unsynced: false,
-        process_crashes: false,
-        probe_liveness: false,
-        fsync_revert: false,
-        no_psow: 0,
-        large: false,
-        long_keys: false,
+        ..SwarmConfig::default()
     }
 }
 

@@ -897,11 +897,7 @@ pub(crate) fn check_read(
     found: &State,
     purge_seq: u64,
 ) -> Result<(), Divergence> {
-    let deltas = diff_states(expected, found, purge_seq);
-    if deltas.is_empty() {
-        return Ok(());
-    }
-    let lines = deltas
+    let lines: Vec<DiffLine> = diff_states(expected, found, purge_seq)
         .iter()
         .map(|d| {
             DiffLine::new(
@@ -911,9 +907,22 @@ pub(crate) fn check_read(
             )
         })
         .collect();
+    read_mismatch(what, "state", "keys", lines)
+}
+
+/// A read's divergence from its `lines` (none: the read matched).
+fn read_mismatch(
+    what: &str,
+    state: &str,
+    items: &str,
+    lines: Vec<DiffLine>,
+) -> Result<(), Divergence> {
+    if lines.is_empty() {
+        return Ok(());
+    }
     let detail = format!(
-        "{what} returned something other than the last acknowledged state ({} keys differ)",
-        deltas.len()
+        "{what} returned something other than the last acknowledged {state} ({} {items} differ)",
+        lines.len()
     );
     Err(Divergence::from_lines(
         Invariant::ReadsMatch,
@@ -931,11 +940,7 @@ pub(crate) fn check_local_read(
     expected: &Locals,
     found: &Locals,
 ) -> Result<(), Divergence> {
-    let deltas = diff_locals(expected, found);
-    if deltas.is_empty() {
-        return Ok(());
-    }
-    let lines = deltas
+    let lines: Vec<DiffLine> = diff_locals(expected, found)
         .iter()
         .map(|d| {
             DiffLine::new(
@@ -945,16 +950,7 @@ pub(crate) fn check_local_read(
             )
         })
         .collect();
-    let detail = format!(
-        "{what} returned something other than the last acknowledged local documents ({} differ)",
-        deltas.len()
-    );
-    Err(Divergence::from_lines(
-        Invariant::ReadsMatch,
-        None,
-        detail,
-        lines,
-    ))
+    read_mismatch(what, "local documents", "of them", lines)
 }
 
 /// **reads-match** for `changes_since(since)`: exactly the entries of the
