@@ -318,6 +318,8 @@ struct Runner<'a> {
     /// The compactor's phase when a crash cut its step (the compaction
     /// itself reports `Aborted` once its step has cleaned up).
     cut_phase: Option<Phase>,
+    /// Pauses so far (each ran steps while a compaction step waited).
+    pauses: u64,
 }
 
 /// The compactor's phase at a crash that cut a step begun in `before`, when
@@ -427,6 +429,7 @@ impl<'a> Runner<'a> {
             skip_until: 0,
             restart_pending: false,
             cut_phase: None,
+            pauses: 0,
         }
     }
 
@@ -687,11 +690,20 @@ impl<'a> Runner<'a> {
                 // final round, the switch and the unlink.
                 let batch = u64::from(self.scenario.config.copy_batch_docs.max(1));
                 let rounds = u64::from(self.scenario.config.catchup_rounds);
-                let bound =
-                    ((self.sanity.commits_acked + 2) * (self.mutations / batch + 2) + rounds + 4)
-                        .min(MAX_COMPACTION_STEPS as u64);
+                let work = |r: &Self| {
+                    ((r.sanity.commits_acked + 2) * (r.mutations / batch + 2) + rounds + 4)
+                        .min(MAX_COMPACTION_STEPS as u64)
+                };
+                let mut bound = work(self);
                 let mut steps = 0;
+                let mut pauses = self.pauses;
                 while self.compaction.is_some() && !self.sim.is_crashed() {
+                    if self.pauses != pauses {
+                        // Steps run while a step was paused brought new
+                        // work: the bound starts again from here.
+                        pauses = self.pauses;
+                        bound = bound.max(steps + work(self));
+                    }
                     steps += 1;
                     if steps > bound {
                         let msg = format!(
@@ -1536,6 +1548,7 @@ impl<'a> Runner<'a> {
     /// on.
     fn run_paused(&mut self, point: failpoints::PausePoint, locked: bool, steps: u8) -> StepResult {
         use crate::reach::State as Reach;
+        self.pauses += 1;
         self.paused = Some((point, locked));
         self.note(Event::Paused {
             at: point.to_string(),
