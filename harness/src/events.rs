@@ -409,6 +409,16 @@ impl fmt::Display for Event {
     }
 }
 
+/// A queued value as the model keeps it ([`oracle_value`]), without a copy
+/// for the short values kept as they are.
+fn model_value(v: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if v.len() <= ORACLE_VALUE_INLINE_BYTES {
+        std::borrow::Cow::Borrowed(v)
+    } else {
+        std::borrow::Cow::Owned(oracle_value(v.to_vec()))
+    }
+}
+
 /// The one sink of a run's events: the model, the trace, the digest.
 pub struct Journal {
     /// The oracle's model, fed by [`Journal::emit`]; read it for checks.
@@ -463,11 +473,7 @@ impl Journal {
                 key,
                 value: Some(v),
             } => {
-                if v.len() <= ORACLE_VALUE_INLINE_BYTES {
-                    self.model.set(key, v);
-                } else {
-                    self.model.set(key, &oracle_value(v.clone()));
-                }
+                self.model.set(key, &model_value(v));
                 Ok(())
             }
             Event::Queued { key, value: None } => {
@@ -478,11 +484,7 @@ impl Journal {
                 name,
                 value: Some(v),
             } => {
-                if v.len() <= ORACLE_VALUE_INLINE_BYTES {
-                    self.model.set_local(name, v);
-                } else {
-                    self.model.set_local(name, &oracle_value(v.clone()));
-                }
+                self.model.set_local(name, &model_value(v));
                 Ok(())
             }
             Event::LocalQueued { name, value: None } => {
