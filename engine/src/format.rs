@@ -201,16 +201,7 @@ pub(crate) fn chunk_end(pos: u64, payload_bytes: u64) -> Result<u64> {
 /// byte at each block start. Returns the bytes and the raw end offset.
 pub fn read_logical(file: &dyn VfsFile, pos: u64, len: u64) -> Result<(Vec<u8>, u64)> {
     let span = raw_span(pos, len)?;
-    let read_error = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => Error::Corrupted {
-            offset: pos,
-            what: format!("chunk of {len} bytes runs past the end of the file"),
-        },
-        _ => Error::Io {
-            op: "read",
-            source: e,
-        },
-    };
+    let read_error = |e: std::io::Error| logical_read_error(e, pos, len);
     if span == len {
         // No block start inside: read straight into the result.
         let mut out = vec![0u8; span as usize];
@@ -242,10 +233,36 @@ pub fn read_logical(file: &dyn VfsFile, pos: u64, len: u64) -> Result<(Vec<u8>, 
     Ok((out, pos + span))
 }
 
+/// The error of a failed read of `len` logical bytes at `pos`.
+fn logical_read_error(e: std::io::Error, pos: u64, len: u64) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => Error::Corrupted {
+            offset: pos,
+            what: format!("chunk of {len} bytes runs past the end of the file"),
+        },
+        _ => Error::Io {
+            op: "read",
+            source: e,
+        },
+    }
+}
+
 /// Read and verify the chunk at `pos`.
 pub fn read_chunk(file: &dyn VfsFile, pos: u64) -> Result<Vec<u8>> {
-    let (prefix, after) = read_logical(file, pos, CHUNK_PREFIX_BYTES as u64)?;
-    let (len, stored) = split_prefix(&prefix);
+    let prefix_bytes = CHUNK_PREFIX_BYTES as u64;
+    let mut on_stack = [0u8; CHUNK_PREFIX_BYTES];
+    let (len, stored, after) = if raw_span(pos, prefix_bytes)? == prefix_bytes {
+        // No block start inside the prefix (nearly always): the same one
+        // read as read_logical's, into the stack instead of a Vec.
+        file.read_exact_at(&mut on_stack, pos)
+            .map_err(|e| logical_read_error(e, pos, prefix_bytes))?;
+        let (len, stored) = split_prefix(&on_stack);
+        (len, stored, pos + prefix_bytes)
+    } else {
+        let (prefix, after) = read_logical(file, pos, prefix_bytes)?;
+        let (len, stored) = split_prefix(&prefix);
+        (len, stored, after)
+    };
     if len > MAX_CHUNK_BYTES {
         return Err(Error::Corrupted {
             offset: pos,

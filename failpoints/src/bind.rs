@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::marker::PhantomData;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::sim::SimVfs;
@@ -25,13 +26,23 @@ thread_local! {
 
 static PROCESS_SIM: Mutex<Option<SimVfs>> = Mutex::new(None);
 static INSTALL: Mutex<()> = Mutex::new(());
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// [`install_failpoint_callbacks`], once per process.
+fn install_once() {
+    if !INSTALLED.load(Ordering::Acquire) {
+        install_failpoint_callbacks();
+    }
+}
 
 /// Register a callback with the `fail` crate for every name in
-/// `engine::failpoints::all()` that has no configuration yet. Idempotent and
-/// cheap; [`bind_thread`] and [`bind_process`] call it. A name someone else
-/// configured (say with `FAILPOINTS=...` in a `fail::FailScenario`) is left
-/// alone, and names a `FailScenario` cleared are registered again on the next
-/// bind.
+/// `engine::failpoints::all()` that has no configuration yet. Idempotent.
+/// The first [`bind_thread`] or [`bind_process`] of the process calls it
+/// (later binds do not: listing the registry on every bind was 3 % of the
+/// explorer's time). A name someone else configured (say with
+/// `FAILPOINTS=...` in a `fail::FailScenario`) is left alone; whoever clears
+/// the registry after that first bind (a `FailScenario`, `fail::remove`)
+/// calls this again to register the cleared names.
 pub fn install_failpoint_callbacks() {
     let _one_at_a_time = INSTALL.lock().unwrap_or_else(PoisonError::into_inner);
     let configured: BTreeSet<String> = fail::list().into_iter().map(|(name, _)| name).collect();
@@ -43,6 +54,7 @@ pub fn install_failpoint_callbacks() {
                 .unwrap_or_else(|e| panic!("cannot register failpoint {name}: {e}"));
         }
     }
+    INSTALLED.store(true, Ordering::Release);
 }
 
 fn on_failpoint(name: &'static str) {
@@ -66,7 +78,7 @@ pub fn bound_sim() -> Option<SimVfs> {
 /// previous binding, so bindings nest).
 #[must_use = "the binding ends when the guard drops"]
 pub fn bind_thread(sim: &SimVfs) -> ThreadBinding {
-    install_failpoint_callbacks();
+    install_once();
     let previous = THREAD_SIM.with(|s| s.replace(Some(sim.clone())));
     ThreadBinding {
         previous,
@@ -93,7 +105,7 @@ impl Drop for ThreadBinding {
 /// parallel explorer binds per thread instead.
 #[must_use = "the binding ends when the guard drops"]
 pub fn bind_process(sim: &SimVfs) -> ProcessBinding {
-    install_failpoint_callbacks();
+    install_once();
     let previous = PROCESS_SIM
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

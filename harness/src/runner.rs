@@ -367,7 +367,47 @@ struct Preempt {
 enum PauseMsg {
     Paused(failpoints::PausePoint),
     Declined(failpoints::PausePoint),
-    Done,
+    /// The step ended: the compaction back, and the step's result or the
+    /// payload of its panic.
+    Done(Box<WorkerDone>),
+}
+
+type WorkerDone = (Compaction, std::thread::Result<engine::Result<Progress>>);
+
+type WorkerJob = Box<dyn FnOnce() + Send>;
+
+std::thread_local! {
+    /// The thread that runs this runner thread's preempted compaction steps,
+    /// one at a time, kept for the next one (starting a thread per step was
+    /// 7 % of the explorer's time). It ends when this thread does.
+    static PREEMPT_WORKER: std::cell::RefCell<Option<std::sync::mpsc::Sender<WorkerJob>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `job` on this thread's preemption worker, starting it if needed.
+fn run_on_worker(job: WorkerJob) {
+    PREEMPT_WORKER.with(|worker| {
+        let mut worker = worker.borrow_mut();
+        let mut job = job;
+        if let Some(tx) = worker.as_ref() {
+            match tx.send(job) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(back)) => job = back,
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<WorkerJob>();
+        std::thread::Builder::new()
+            .name("crashfuzz-preempt".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job();
+                }
+            })
+            .expect("spawning the preemption worker thread");
+        // The worker only stops when `tx` is dropped: this send is received.
+        let _ = tx.send(job);
+        *worker = Some(tx);
+    })
 }
 
 /// The failpoint the compactor hits right before it takes the store lock for
@@ -1485,62 +1525,63 @@ impl<'a> Runner<'a> {
             .arm_pause(preempt.point, u64::from(preempt.nth), hook);
         let sim = self.sim.clone();
         let mutant = engine::mutants::current();
-        std::thread::scope(|scope| {
-            let worker = scope.spawn(move || {
-                let _binding = failpoints::bind_thread(&sim);
-                engine::mutants::set(mutant);
-                let mut c = c;
-                let result = catch_unwind(AssertUnwindSafe(|| c.step()));
-                let _ = to_runner.send(PauseMsg::Done);
-                (c, result)
-            });
-            let mut failure = None;
-            let mut panicked = None;
-            while let Ok(msg) = from_worker.recv() {
-                match msg {
-                    PauseMsg::Done => break,
-                    PauseMsg::Declined(point) => self.note(Event::PauseDeclined {
-                        at: point.to_string(),
-                    }),
-                    PauseMsg::Paused(point) => {
-                        // Paused at that very failpoint, the lock is not
-                        // taken yet.
-                        let at_it = point == failpoints::PausePoint::Failpoint(BEFORE_STORE_LOCK);
-                        let taken = self.sim.failpoint_hits(BEFORE_STORE_LOCK) - locks_before;
-                        // The switch released it before the unlink.
-                        let released = self.sim.failpoint_hits(BEFORE_UNLINK) > unlinks_before;
-                        let locked = taken > u64::from(at_it) && !released;
-                        // The worker waits for the resume whatever happens
-                        // here, or the scope would never end.
-                        let paused = catch_unwind(AssertUnwindSafe(|| {
-                            self.run_paused(point, locked, preempt.steps)
-                        }));
-                        match paused {
-                            Ok(Ok(())) => {}
-                            Ok(Err(f)) => failure = Some(f),
-                            Err(payload) => panicked = Some(payload),
-                        }
-                        let _ = to_worker.send(());
+        run_on_worker(Box::new(move || {
+            let _binding = failpoints::bind_thread(&sim);
+            engine::mutants::set(mutant);
+            let mut c = c;
+            let result = catch_unwind(AssertUnwindSafe(|| c.step()));
+            let _ = to_runner.send(PauseMsg::Done(Box::new((c, result))));
+        }));
+        let mut failure = None;
+        let mut panicked = None;
+        // Until the step is done, whatever happens here: the worker must
+        // never be left waiting for a resume.
+        let mut done = None;
+        while let Ok(msg) = from_worker.recv() {
+            match msg {
+                PauseMsg::Done(d) => {
+                    done = Some(d);
+                    break;
+                }
+                PauseMsg::Declined(point) => self.note(Event::PauseDeclined {
+                    at: point.to_string(),
+                }),
+                PauseMsg::Paused(point) => {
+                    // Paused at that very failpoint, the lock is not taken
+                    // yet.
+                    let at_it = point == failpoints::PausePoint::Failpoint(BEFORE_STORE_LOCK);
+                    let taken = self.sim.failpoint_hits(BEFORE_STORE_LOCK) - locks_before;
+                    // The switch released it before the unlink.
+                    let released = self.sim.failpoint_hits(BEFORE_UNLINK) > unlinks_before;
+                    let locked = taken > u64::from(at_it) && !released;
+                    let paused = catch_unwind(AssertUnwindSafe(|| {
+                        self.run_paused(point, locked, preempt.steps)
+                    }));
+                    match paused {
+                        Ok(Ok(())) => {}
+                        Ok(Err(f)) => failure = Some(f),
+                        Err(payload) => panicked = Some(payload),
                     }
+                    let _ = to_worker.send(());
                 }
             }
-            let fired = !self.sim.disarm_pause();
-            let (c, result) = match worker.join() {
-                Ok(done) => done,
-                Err(payload) => std::panic::resume_unwind(payload),
-            };
-            if let Some(payload) = panicked {
-                std::panic::resume_unwind(payload);
-            }
-            let result = match result {
-                Ok(result) => result,
-                Err(payload) => std::panic::resume_unwind(payload),
-            };
-            match failure {
-                Some(f) => Err(f),
-                None => Ok((c, result, fired)),
-            }
-        })
+        }
+        let fired = !self.sim.disarm_pause();
+        let Some(done) = done else {
+            panic!("the preemption worker stopped without finishing its step");
+        };
+        let (c, result) = *done;
+        if let Some(payload) = panicked {
+            std::panic::resume_unwind(payload);
+        }
+        let result = match result {
+            Ok(result) => result,
+            Err(payload) => std::panic::resume_unwind(payload),
+        };
+        match failure {
+            Some(f) => Err(f),
+            None => Ok((c, result, fired)),
+        }
     }
 
     /// The compaction step is paused at `point`: run the next `steps` steps
