@@ -45,7 +45,7 @@ pub use compaction::Compaction;
 pub use config::{Clock, Config, ManualClock, PitrConfig, RecoveryPolicy, SystemClock};
 pub use doc::{Counters, DocInfo, SeqEntry, COUNTERS_DOC};
 pub use error::{Error, Result};
-pub use format::Header;
+pub use format::{ChunkMemo, Header};
 pub use snapshot::{Contents, Snapshot, VerifyReport};
 pub use store::{Store, LOCAL_PREFIX, MAX_LOCAL_NAME};
 pub use types::{

@@ -84,15 +84,36 @@ pub fn read_verified_header(file: &Arc<dyn VfsFile>, pos: u64) -> Result<Header>
     Ok(header)
 }
 
+std::thread_local! {
+    /// The scan window's buffer, kept between scans of this thread: zeroing
+    /// a fresh one for every open cost more than the scan's own work. Taken
+    /// out while a scan runs (so a second scan on this thread, say from
+    /// another shuttle task, gets its own).
+    static SCAN_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// Scan `file` backwards for the newest valid header (no writes).
 pub fn find_header(file: &Arc<dyn VfsFile>) -> Result<Recovered> {
+    let mut buffer = SCAN_BUFFER.with(std::cell::Cell::take);
+    let found = scan_for_header(file, &mut buffer);
+    SCAN_BUFFER.with(|b| b.set(buffer));
+    found
+}
+
+fn scan_for_header(file: &Arc<dyn VfsFile>, buffer: &mut Vec<u8>) -> Result<Recovered> {
     let len = file.len().map_err(Error::io("file length"))?;
     let mut damaged = Vec::new();
     let mut next = (len > 0).then(|| (len - 1) / BLOCK_BYTES * BLOCK_BYTES);
     while let Some(hi) = next {
         let lo = hi.saturating_sub((SCAN_WINDOW_BLOCKS - 1) * BLOCK_BYTES);
-        let mut window = vec![0u8; (hi + 1 - lo) as usize];
-        match file.read_exact_at(&mut window, lo) {
+        let size = (hi + 1 - lo) as usize;
+        if buffer.len() < size {
+            buffer.resize(size, 0);
+        }
+        // Whatever an earlier scan left in it is overwritten by the read, or
+        // not looked at (the read failed).
+        let window = &mut buffer[..size];
+        match file.read_exact_at(window, lo) {
             Ok(()) => {}
             // A file shrunk under us reads short: go on with what is left.
             Err(_) if mutants::active(Mutant::ReadErrorAsEof) => {

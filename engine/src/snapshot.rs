@@ -5,7 +5,7 @@ use crate::btree;
 use crate::commit::Trees;
 use crate::doc::{self, Counters, DocInfo, IdValue, SeqEntry, SeqValue, COUNTERS_DOC};
 use crate::error::{Error, Result};
-use crate::format::{self, Header, Reduce};
+use crate::format::{self, ChunkMemo, ChunkSource, Header, MemoizedFile, Reduce};
 use crate::vfs::VfsFile;
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -64,10 +64,14 @@ impl Snapshot {
     }
 
     fn load(&self, key: Vec<u8>, id: IdValue) -> Result<DocInfo> {
+        self.load_from(&self.file, key, id)
+    }
+
+    fn load_from(&self, src: &dyn ChunkSource, key: Vec<u8>, id: IdValue) -> Result<DocInfo> {
         let value = if id.deleted || id.body_len == 0 {
             Vec::new()
         } else {
-            let body = format::read_chunk(self.file.as_ref(), id.body_pos)?;
+            let body = src.chunk(id.body_pos)?;
             if body.len() != id.body_len as usize {
                 return Err(Error::Corrupted {
                     offset: id.body_pos,
@@ -199,9 +203,27 @@ impl Snapshot {
     /// each tree instead of a verify and then a full read (the simulator
     /// does both after every crash).
     pub fn verify_with_contents(&self) -> Result<(VerifyReport, Contents)> {
+        self.verify_with_contents_from(&self.file)
+    }
+
+    /// [`Snapshot::verify_with_contents`], reading chunks through `memo`
+    /// (see [`ChunkMemo`] for what keeps it exact): the same checks on the
+    /// same bytes, each chunk read and checksummed once across walks.
+    pub fn verify_with_contents_memo(
+        &self,
+        memo: &mut ChunkMemo,
+    ) -> Result<(VerifyReport, Contents)> {
+        let src = MemoizedFile {
+            file: self.file.as_ref(),
+            memo: std::cell::RefCell::new(memo),
+        };
+        self.verify_with_contents_from(&src)
+    }
+
+    fn verify_with_contents_from(&self, src: &dyn ChunkSource) -> Result<(VerifyReport, Contents)> {
         let h = &self.header;
         let mut ids: BTreeMap<Vec<u8>, IdValue> = BTreeMap::new();
-        let id_reduce = self.trees.by_id.verify(&self.file, h.by_id, &mut |k, v| {
+        let id_reduce = self.trees.by_id.verify(src, h.by_id, &mut |k, v| {
             ids.insert(k.to_vec(), IdValue::decode(v)?);
             Ok(())
         })?;
@@ -221,30 +243,27 @@ impl Snapshot {
             if !id.deleted && id.body_len > 0 {
                 extent = extent.max(format::chunk_end(id.body_pos, u64::from(id.body_len))?);
             }
-            docs.push(self.load(key.clone(), *id)?);
+            docs.push(self.load_from(src, key.clone(), *id)?);
         }
         let mut seqs: BTreeMap<Vec<u8>, (u64, SeqValue)> = BTreeMap::new();
         let mut by_seq_entries = 0u64;
         let mut by_seq = Vec::new();
-        let seq_reduce = self
-            .trees
-            .by_seq
-            .verify(&self.file, h.by_seq, &mut |k, v| {
-                let seqno = doc::seq_from_key(k)?;
-                let sv = SeqValue::decode(v)?;
-                by_seq_entries += 1;
-                by_seq.push(SeqEntry {
-                    seqno,
-                    key: sv.key.clone(),
-                    deleted: sv.deleted,
-                });
-                if let Some((other, _)) = seqs.insert(sv.key.clone(), (seqno, sv)) {
-                    return Err(Error::Verify(format!(
-                        "by-seq holds key twice (seqnos {other} and {seqno})"
-                    )));
-                }
-                Ok(())
-            })?;
+        let seq_reduce = self.trees.by_seq.verify(src, h.by_seq, &mut |k, v| {
+            let seqno = doc::seq_from_key(k)?;
+            let sv = SeqValue::decode(v)?;
+            by_seq_entries += 1;
+            by_seq.push(SeqEntry {
+                seqno,
+                key: sv.key.clone(),
+                deleted: sv.deleted,
+            });
+            if let Some((other, _)) = seqs.insert(sv.key.clone(), (seqno, sv)) {
+                return Err(Error::Verify(format!(
+                    "by-seq holds key twice (seqnos {other} and {seqno})"
+                )));
+            }
+            Ok(())
+        })?;
         if seqs.len() != ids.len() {
             return Err(Error::Verify(format!(
                 "by-id has {} keys, by-seq {}",
@@ -274,7 +293,7 @@ impl Snapshot {
         let mut local_docs = 0u64;
         let mut counters = None;
         let mut locals = Vec::new();
-        let local_reduce: Reduce = self.trees.local.verify(&self.file, h.local, &mut |k, v| {
+        let local_reduce: Reduce = self.trees.local.verify(src, h.local, &mut |k, v| {
             local_docs += 1;
             if k == COUNTERS_DOC {
                 counters = Some(Counters::decode(v)?);

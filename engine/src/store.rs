@@ -81,6 +81,12 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
     /// Notified on every change a waiter may wait for (see the module doc).
     pub changed: Condvar,
+    /// Threads inside [`Inner::wait`]. Counted under the memory lock, before
+    /// the wait releases it; a notifier changed the state under that lock
+    /// first, so it sees every waiter that could have missed the change.
+    /// With none, `notify` skips the futex wake (a system call per queued
+    /// mutation on a store without background threads).
+    pub waiters: std::sync::atomic::AtomicUsize,
 }
 
 fn mutex_poisoned<T>(_: PoisonError<T>) -> Error {
@@ -108,12 +114,19 @@ impl Inner {
 
     /// Wait for a notification of `changed`, then take the lock back.
     pub(crate) fn wait<'a>(&self, st: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>> {
-        refuse_if_panicked(self.changed.wait(st).map_err(mutex_poisoned)?)
+        use std::sync::atomic::Ordering::SeqCst;
+        self.waiters.fetch_add(1, SeqCst);
+        let woken = self.changed.wait(st);
+        self.waiters.fetch_sub(1, SeqCst);
+        refuse_if_panicked(woken.map_err(mutex_poisoned)?)
     }
 
-    /// Wake every waiter of `changed`.
+    /// Wake every waiter of `changed` (call it after changing the state
+    /// under the memory lock).
     pub(crate) fn notify(&self) {
-        self.changed.notify_all();
+        if self.waiters.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            self.changed.notify_all();
+        }
     }
 
     pub(crate) fn path(&self, file: &str) -> PathBuf {
@@ -275,6 +288,7 @@ impl Store {
             trees,
             state: Mutex::new(state),
             changed: Condvar::new(),
+            waiters: std::sync::atomic::AtomicUsize::new(0),
         };
         Ok((
             Store {

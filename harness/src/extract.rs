@@ -53,6 +53,13 @@ pub struct ExtractCache {
     /// Headers as read and verified from disk, by (file, position), with
     /// the file's generation before the read.
     headers: HashMap<(u64, u64), (u64, Header)>,
+    /// Chunks the walks read, by position, for walks of new headers (they
+    /// share most nodes and bodies with the headers before them): valid
+    /// for the file and generation in `chunks_at`, trimmed to the prefix
+    /// unchanged since then before each use (the same argument as above,
+    /// per chunk).
+    chunks: engine::ChunkMemo,
+    chunks_at: Option<(u64, u64)>,
     /// Headers taken from the cache and walked, for tests and reports.
     pub hits: u64,
     /// Headers walked.
@@ -96,11 +103,20 @@ pub fn extract_headers_cached(
     } else {
         None
     };
+    if let Some((v, cache)) = version.zip(cache.as_deref_mut()) {
+        match cache.chunks_at {
+            Some((file, generation)) if file == v.file => {
+                cache.chunks.forget_from(unchanged(store, generation)?);
+            }
+            _ => cache.chunks.clear(),
+        }
+        cache.chunks_at = Some((v.file, v.generation));
+    }
     let mut headers = Vec::new();
     for h in store.headers()? {
         let Some((v, cache)) = version.zip(cache.as_deref_mut()) else {
             let snap = store.snapshot_at_header(h.pos)?;
-            headers.push(walk(&snap, &h.header, &value, None)?);
+            headers.push(walk(&snap, &h.header, &value, None, None)?);
             continue;
         };
         // The header itself as read and verified from disk (checksum, roots
@@ -146,7 +162,13 @@ pub fn extract_headers_cached(
             None => store.snapshot_at_header(h.pos)?,
         };
         let mut fresh = None;
-        let header = walk(&snap, &h.header, &value, Some(&mut fresh))?;
+        let header = walk(
+            &snap,
+            &h.header,
+            &value,
+            Some(&mut fresh),
+            Some(&mut cache.chunks),
+        )?;
         if let Some((extent, walked)) = fresh {
             // Cached only if nothing it read changed while it ran.
             if unchanged(store, v.generation)? >= extent {
@@ -174,7 +196,7 @@ pub fn recovered_header(
     snapshot: &Snapshot,
     value: impl Fn(Vec<u8>, bool) -> Vec<u8>,
 ) -> engine::Result<RecoveredHeader> {
-    walk(snapshot, &snapshot.header().clone(), &value, None)
+    walk(snapshot, &snapshot.header().clone(), &value, None, None)
 }
 
 /// How far the store's current file is unchanged since `generation`.
@@ -189,8 +211,12 @@ fn walk(
     header: &Header,
     value: &impl Fn(Vec<u8>, bool) -> Vec<u8>,
     fresh: Option<&mut Option<(u64, RecoveredHeader)>>,
+    chunks: Option<&mut engine::ChunkMemo>,
 ) -> engine::Result<RecoveredHeader> {
-    let (report, contents) = snap.verify_with_contents()?;
+    let (report, contents) = match chunks {
+        Some(memo) => snap.verify_with_contents_memo(memo)?,
+        None => snap.verify_with_contents()?,
+    };
     let docs: oracle::State = contents
         .docs
         .into_iter()
