@@ -66,6 +66,13 @@ pub struct ExtractCache {
     pub misses: u64,
 }
 
+impl ExtractCache {
+    /// Chunks the walks took from the chunk memo, and read from the file.
+    pub fn chunk_counts(&self) -> (u64, u64) {
+        (self.chunks.hits, self.chunks.misses)
+    }
+}
+
 /// What a header's walk depends on besides the bytes below its extent: its
 /// roots (positions and reduces) and its update_seq (no seqno above it).
 /// Where the header sits does not matter (its roots were checked below it
