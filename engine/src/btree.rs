@@ -11,9 +11,12 @@
 //! which also rules out cycles in a damaged file.
 
 use crate::error::{Error, Result};
-use crate::format::{put_bytes, put_reduce, AppendFile, ChunkSource, NodePtr, Reader, Reduce};
+use crate::format::{
+    put_bytes, put_reduce, AppendFile, ChunkSource, MemoizedFile, NodePtr, Reader, Reduce,
+};
 use std::cmp::Ordering;
 use std::ops::{Bound, Range};
+use std::sync::Arc;
 
 const LEAF: u8 = 0;
 const INTERIOR: u8 = 1;
@@ -109,6 +112,7 @@ fn read_node(src: &dyn ChunkSource, ptr: NodePtr) -> Result<Node> {
 /// ranges of the chunk's bytes (one allocation for the entries, none per
 /// key or value). Decoding accepts and rejects exactly what [`read_node`]
 /// does.
+#[derive(Debug)]
 struct NodeView {
     bytes: Vec<u8>,
     leaf: bool,
@@ -482,6 +486,199 @@ impl Tree {
             sum = sum + reduce;
         }
         Ok(sum)
+    }
+}
+
+/// A subtree that [`Tree::verify_memo`] walked without error: its reduce,
+/// its height, its first and last keys and its entries (leaves decoded in
+/// place), and the raw offset every byte it read lies below. Everything the
+/// walk checked inside it is a function of those bytes; only the order of
+/// its first key against the key before it, the depth it sits at and what
+/// the visitor does depend on where it is met, and a memo hit checks or
+/// replays exactly those.
+#[derive(Debug)]
+pub(crate) struct Verified {
+    end: u64,
+    reduce: Reduce,
+    height: usize,
+    first_leaf: u64,
+    body: VerifiedBody,
+}
+
+#[derive(Debug)]
+enum VerifiedBody {
+    Leaf(NodeView),
+    Interior(Vec<Arc<Verified>>),
+}
+
+impl Verified {
+    /// Every byte the walk of this subtree read lies below.
+    pub(crate) fn end(&self) -> u64 {
+        self.end
+    }
+
+    fn first_key(&self) -> &[u8] {
+        match &self.body {
+            VerifiedBody::Leaf(node) => node.key(0),
+            VerifiedBody::Interior(kids) => kids[0].first_key(),
+        }
+    }
+
+    fn last_key(&self) -> &[u8] {
+        match &self.body {
+            VerifiedBody::Leaf(node) => node.key(node.entries.len() - 1),
+            VerifiedBody::Interior(kids) => kids[kids.len() - 1].last_key(),
+        }
+    }
+
+    /// Visit every entry in key order, as the walk did.
+    fn replay(&self, visit: &mut Visit<'_, ()>) -> Result<()> {
+        match &self.body {
+            VerifiedBody::Leaf(node) => {
+                for i in 0..node.entries.len() {
+                    visit(node.key(i), node.value(i))?;
+                }
+            }
+            VerifiedBody::Interior(kids) => {
+                for kid in kids {
+                    kid.replay(visit)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which tree a memoized subtree belongs to (the same bytes walked as
+/// another tree would sum other reduces).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum TreeTag {
+    ById,
+    BySeq,
+    Local,
+}
+
+impl Tree {
+    /// [`Tree::verify`] through a [`crate::format::ChunkMemo`]: a subtree
+    /// already walked without error in bytes still unchanged is not walked
+    /// again, only checked against its context and its entries replayed to
+    /// `visit`. Same result, same first error, as `verify`.
+    pub(crate) fn verify_memo(
+        &self,
+        src: &MemoizedFile<'_>,
+        tag: TreeTag,
+        root: Option<NodePtr>,
+        visit: &mut Visit<'_, ()>,
+    ) -> Result<Reduce> {
+        let Some(root) = root else {
+            return Ok(Reduce::default());
+        };
+        let mut prev: Option<Vec<u8>> = None;
+        let mut last = Vec::new();
+        let (reduce, _) = self.verify_node_memo(src, tag, root, &mut prev, &mut last, visit, 0)?;
+        if reduce != root.reduce {
+            return Err(Error::Verify(format!(
+                "root reduce {:?} differs from recount {reduce:?}",
+                root.reduce
+            )));
+        }
+        Ok(reduce)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verify_node_memo(
+        &self,
+        src: &MemoizedFile<'_>,
+        tag: TreeTag,
+        ptr: NodePtr,
+        prev: &mut Option<Vec<u8>>,
+        last: &mut Vec<u8>,
+        visit: &mut Visit<'_, ()>,
+        depth: usize,
+    ) -> Result<(Reduce, Arc<Verified>)> {
+        if let Some(known) = src.subtree(tag, ptr.pos) {
+            // Deeper than allowed from here: walk it, for the same error.
+            if depth + known.height <= MAX_DEPTH {
+                if prev
+                    .as_ref()
+                    .is_some_and(|p| p.as_slice() >= known.first_key())
+                {
+                    return Err(Error::Verify(format!(
+                        "keys out of order in leaf at {}",
+                        known.first_leaf
+                    )));
+                }
+                known.replay(visit)?;
+                let p = prev.get_or_insert_with(Vec::new);
+                p.clear();
+                p.extend_from_slice(known.last_key());
+                last.clear();
+                last.extend_from_slice(known.last_key());
+                return Ok((known.reduce, known));
+            }
+        }
+        check_depth(depth, ptr)?;
+        let node = read_node_view(src, ptr)?;
+        let end = crate::format::chunk_end(ptr.pos, node.bytes.len() as u64)?;
+        if node.leaf {
+            let mut sum = Reduce::default();
+            for i in 0..node.entries.len() {
+                let (k, v) = (node.key(i), node.value(i));
+                if prev.as_ref().is_some_and(|p| p.as_slice() >= k) {
+                    return Err(Error::Verify(format!(
+                        "keys out of order in leaf at {}",
+                        ptr.pos
+                    )));
+                }
+                let p = prev.get_or_insert_with(Vec::new);
+                p.clear();
+                p.extend_from_slice(k);
+                visit(k, v)?;
+            }
+            for i in 0..node.entries.len() {
+                sum = sum + (self.leaf_reduce)(node.key(i), node.value(i))?;
+            }
+            last.clear();
+            last.extend_from_slice(node.key(node.entries.len() - 1));
+            let verified = Arc::new(Verified {
+                end,
+                reduce: sum,
+                height: 0,
+                first_leaf: ptr.pos,
+                body: VerifiedBody::Leaf(node),
+            });
+            src.remember(tag, ptr.pos, verified.clone());
+            return Ok((sum, verified));
+        }
+        let mut sum = Reduce::default();
+        let mut kids = Vec::with_capacity(node.children.len());
+        for (i, child) in node.children.iter().enumerate() {
+            let (reduce, kid) =
+                self.verify_node_memo(src, tag, *child, prev, last, visit, depth + 1)?;
+            if reduce != child.reduce {
+                return Err(Error::Verify(format!(
+                    "reduce of node at {} is {:?}, recount {reduce:?}",
+                    child.pos, child.reduce
+                )));
+            }
+            if last.as_slice() != node.key(i) {
+                return Err(Error::Verify(format!(
+                    "separator key of node at {} is not its last key",
+                    child.pos
+                )));
+            }
+            sum = sum + reduce;
+            kids.push(kid);
+        }
+        let verified = Arc::new(Verified {
+            end: kids.iter().map(|k| k.end).fold(end, u64::max),
+            reduce: sum,
+            height: 1 + kids.iter().map(|k| k.height).max().unwrap_or(0),
+            first_leaf: kids[0].first_leaf,
+            body: VerifiedBody::Interior(kids),
+        });
+        src.remember(tag, ptr.pos, verified.clone());
+        Ok((sum, verified))
     }
 }
 

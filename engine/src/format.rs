@@ -296,10 +296,18 @@ pub struct ChunkMemo {
         (u64, Arc<[u8]>),
         std::hash::BuildHasherDefault<PositionHasher>,
     >,
+    /// Subtrees walked without error, by tree and root position.
+    subtrees: std::collections::HashMap<
+        (crate::btree::TreeTag, u64),
+        Arc<crate::btree::Verified>,
+        std::hash::BuildHasherDefault<PositionHasher>,
+    >,
     /// Chunks served from memory.
     pub hits: u64,
     /// Chunks read from the file.
     pub misses: u64,
+    /// Subtrees whose walk was served from memory.
+    pub subtree_hits: u64,
 }
 
 /// A hasher for file offsets (no adversary picks them): one multiply by
@@ -329,11 +337,13 @@ impl ChunkMemo {
     /// Forget every chunk that reaches `offset` or past it.
     pub fn forget_from(&mut self, offset: u64) {
         self.chunks.retain(|_, (end, _)| *end <= offset);
+        self.subtrees.retain(|_, subtree| subtree.end() <= offset);
     }
 
     /// Forget every chunk.
     pub fn clear(&mut self) {
         self.chunks.clear();
+        self.subtrees.clear();
     }
 
     /// Chunks held.
@@ -351,6 +361,30 @@ impl ChunkMemo {
 pub(crate) struct MemoizedFile<'a> {
     pub(crate) file: &'a dyn VfsFile,
     pub(crate) memo: std::cell::RefCell<&'a mut ChunkMemo>,
+}
+
+impl MemoizedFile<'_> {
+    pub(crate) fn subtree(
+        &self,
+        tag: crate::btree::TreeTag,
+        pos: u64,
+    ) -> Option<Arc<crate::btree::Verified>> {
+        let mut memo = self.memo.borrow_mut();
+        let found = memo.subtrees.get(&(tag, pos)).cloned();
+        if found.is_some() {
+            memo.subtree_hits += 1;
+        }
+        found
+    }
+
+    pub(crate) fn remember(
+        &self,
+        tag: crate::btree::TreeTag,
+        pos: u64,
+        subtree: Arc<crate::btree::Verified>,
+    ) {
+        self.memo.borrow_mut().subtrees.insert((tag, pos), subtree);
+    }
 }
 
 impl ChunkSource for MemoizedFile<'_> {

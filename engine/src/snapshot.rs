@@ -203,7 +203,7 @@ impl Snapshot {
     /// each tree instead of a verify and then a full read (the simulator
     /// does both after every crash).
     pub fn verify_with_contents(&self) -> Result<(VerifyReport, Contents)> {
-        self.verify_with_contents_from(&self.file)
+        self.verify_with_contents_from(&self.file, None)
     }
 
     /// [`Snapshot::verify_with_contents`], reading chunks through `memo`
@@ -217,16 +217,37 @@ impl Snapshot {
             file: self.file.as_ref(),
             memo: std::cell::RefCell::new(memo),
         };
-        self.verify_with_contents_from(&src)
+        self.verify_with_contents_from(&src, Some(&src))
     }
 
-    fn verify_with_contents_from(&self, src: &dyn ChunkSource) -> Result<(VerifyReport, Contents)> {
+    fn verify_tree(
+        tree: &btree::Tree,
+        tag: btree::TreeTag,
+        root: Option<format::NodePtr>,
+        src: &dyn ChunkSource,
+        memo: Option<&MemoizedFile<'_>>,
+        visit: &mut btree::Visit<'_, ()>,
+    ) -> Result<Reduce> {
+        match memo {
+            Some(memo) => tree.verify_memo(memo, tag, root, visit),
+            None => tree.verify(src, root, visit),
+        }
+    }
+
+    fn verify_with_contents_from(
+        &self,
+        src: &dyn ChunkSource,
+        memo: Option<&MemoizedFile<'_>>,
+    ) -> Result<(VerifyReport, Contents)> {
+        use btree::TreeTag;
         let h = &self.header;
         let mut ids: BTreeMap<Vec<u8>, IdValue> = BTreeMap::new();
-        let id_reduce = self.trees.by_id.verify(src, h.by_id, &mut |k, v| {
-            ids.insert(k.to_vec(), IdValue::decode(v)?);
-            Ok(())
-        })?;
+        let by_id = &self.trees.by_id;
+        let id_reduce =
+            Self::verify_tree(by_id, TreeTag::ById, h.by_id, src, memo, &mut |k, v| {
+                ids.insert(k.to_vec(), IdValue::decode(v)?);
+                Ok(())
+            })?;
         for (key, id) in &ids {
             if id.seqno > h.update_seq || id.seqno == 0 {
                 return Err(Error::Verify(format!(
@@ -248,22 +269,30 @@ impl Snapshot {
         let mut seqs: BTreeMap<Vec<u8>, (u64, SeqValue)> = BTreeMap::new();
         let mut by_seq_entries = 0u64;
         let mut by_seq = Vec::new();
-        let seq_reduce = self.trees.by_seq.verify(src, h.by_seq, &mut |k, v| {
-            let seqno = doc::seq_from_key(k)?;
-            let sv = SeqValue::decode(v)?;
-            by_seq_entries += 1;
-            by_seq.push(SeqEntry {
-                seqno,
-                key: sv.key.clone(),
-                deleted: sv.deleted,
-            });
-            if let Some((other, _)) = seqs.insert(sv.key.clone(), (seqno, sv)) {
-                return Err(Error::Verify(format!(
-                    "by-seq holds key twice (seqnos {other} and {seqno})"
-                )));
-            }
-            Ok(())
-        })?;
+        let by_seq_tree = &self.trees.by_seq;
+        let seq_reduce = Self::verify_tree(
+            by_seq_tree,
+            TreeTag::BySeq,
+            h.by_seq,
+            src,
+            memo,
+            &mut |k, v| {
+                let seqno = doc::seq_from_key(k)?;
+                let sv = SeqValue::decode(v)?;
+                by_seq_entries += 1;
+                by_seq.push(SeqEntry {
+                    seqno,
+                    key: sv.key.clone(),
+                    deleted: sv.deleted,
+                });
+                if let Some((other, _)) = seqs.insert(sv.key.clone(), (seqno, sv)) {
+                    return Err(Error::Verify(format!(
+                        "by-seq holds key twice (seqnos {other} and {seqno})"
+                    )));
+                }
+                Ok(())
+            },
+        )?;
         if seqs.len() != ids.len() {
             return Err(Error::Verify(format!(
                 "by-id has {} keys, by-seq {}",
@@ -293,15 +322,17 @@ impl Snapshot {
         let mut local_docs = 0u64;
         let mut counters = None;
         let mut locals = Vec::new();
-        let local_reduce: Reduce = self.trees.local.verify(src, h.local, &mut |k, v| {
-            local_docs += 1;
-            if k == COUNTERS_DOC {
-                counters = Some(Counters::decode(v)?);
-            } else {
-                locals.push((k.to_vec(), v.to_vec()));
-            }
-            Ok(())
-        })?;
+        let local = &self.trees.local;
+        let local_reduce: Reduce =
+            Self::verify_tree(local, TreeTag::Local, h.local, src, memo, &mut |k, v| {
+                local_docs += 1;
+                if k == COUNTERS_DOC {
+                    counters = Some(Counters::decode(v)?);
+                } else {
+                    locals.push((k.to_vec(), v.to_vec()));
+                }
+                Ok(())
+            })?;
         debug_assert_eq!(local_reduce.live, local_docs);
         let recount = Counters {
             live: id_reduce.live,
