@@ -12,9 +12,12 @@
 
 use crate::error::{Error, Result};
 use crate::format::{
-    put_bytes, put_reduce, AppendFile, ChunkSource, MemoizedFile, NodePtr, Reader, Reduce,
+    put_bytes, put_reduce, AppendFile, ChunkSource, NodePtr, PositionHasher, Reader, Reduce,
 };
+use std::cell::RefCell;
 use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::ops::{Bound, Range};
 use std::sync::Arc;
 
@@ -512,11 +515,6 @@ enum VerifiedBody {
 }
 
 impl Verified {
-    /// Every byte the walk of this subtree read lies below.
-    pub(crate) fn end(&self) -> u64 {
-        self.end
-    }
-
     fn first_key(&self) -> &[u8] {
         match &self.body {
             VerifiedBody::Leaf(node) => node.key(0),
@@ -549,6 +547,26 @@ impl Verified {
     }
 }
 
+/// Subtrees walked without error, by tree and root position (the subtree
+/// half of a [`crate::memo::ChunkMemo`]).
+#[derive(Debug, Default)]
+pub(crate) struct Subtrees {
+    map: HashMap<(TreeTag, u64), Arc<Verified>, BuildHasherDefault<PositionHasher>>,
+    /// Subtrees whose walk was served from memory.
+    pub(crate) hits: u64,
+}
+
+impl Subtrees {
+    /// Forget every subtree that read bytes at `offset` or past it.
+    pub(crate) fn forget_from(&mut self, offset: u64) {
+        self.map.retain(|_, subtree| subtree.end <= offset);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+    }
+}
+
 /// Which tree a memoized subtree belongs to (the same bytes walked as
 /// another tree would sum other reduces).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -559,13 +577,14 @@ pub(crate) enum TreeTag {
 }
 
 impl Tree {
-    /// [`Tree::verify`] through a [`crate::format::ChunkMemo`]: a subtree
+    /// [`Tree::verify`] through a [`crate::memo::ChunkMemo`]: a subtree
     /// already walked without error in bytes still unchanged is not walked
     /// again, only checked against its context and its entries replayed to
     /// `visit`. Same result, same first error, as `verify`.
     pub(crate) fn verify_memo(
         &self,
-        src: &MemoizedFile<'_>,
+        src: &dyn ChunkSource,
+        subtrees: &RefCell<&mut Subtrees>,
         tag: TreeTag,
         root: Option<NodePtr>,
         visit: &mut Visit<'_, ()>,
@@ -575,7 +594,8 @@ impl Tree {
         };
         let mut prev: Option<Vec<u8>> = None;
         let mut last = Vec::new();
-        let (reduce, _) = self.verify_node_memo(src, tag, root, &mut prev, &mut last, visit, 0)?;
+        let (reduce, _) =
+            self.verify_node_memo(src, subtrees, tag, root, &mut prev, &mut last, visit, 0)?;
         if reduce != root.reduce {
             return Err(Error::Verify(format!(
                 "root reduce {:?} differs from recount {reduce:?}",
@@ -588,7 +608,8 @@ impl Tree {
     #[allow(clippy::too_many_arguments)]
     fn verify_node_memo(
         &self,
-        src: &MemoizedFile<'_>,
+        src: &dyn ChunkSource,
+        subtrees: &RefCell<&mut Subtrees>,
         tag: TreeTag,
         ptr: NodePtr,
         prev: &mut Option<Vec<u8>>,
@@ -596,7 +617,13 @@ impl Tree {
         visit: &mut Visit<'_, ()>,
         depth: usize,
     ) -> Result<(Reduce, Arc<Verified>)> {
-        if let Some(known) = src.subtree(tag, ptr.pos) {
+        let known = {
+            let mut subtrees = subtrees.borrow_mut();
+            let known = subtrees.map.get(&(tag, ptr.pos)).cloned();
+            subtrees.hits += u64::from(known.is_some());
+            known
+        };
+        if let Some(known) = known {
             // Deeper than allowed from here: walk it, for the same error.
             if depth + known.height <= MAX_DEPTH {
                 if prev
@@ -647,14 +674,17 @@ impl Tree {
                 first_leaf: ptr.pos,
                 body: VerifiedBody::Leaf(node),
             });
-            src.remember(tag, ptr.pos, verified.clone());
+            subtrees
+                .borrow_mut()
+                .map
+                .insert((tag, ptr.pos), verified.clone());
             return Ok((sum, verified));
         }
         let mut sum = Reduce::default();
         let mut kids = Vec::with_capacity(node.children.len());
         for (i, child) in node.children.iter().enumerate() {
             let (reduce, kid) =
-                self.verify_node_memo(src, tag, *child, prev, last, visit, depth + 1)?;
+                self.verify_node_memo(src, subtrees, tag, *child, prev, last, visit, depth + 1)?;
             if reduce != child.reduce {
                 return Err(Error::Verify(format!(
                     "reduce of node at {} is {:?}, recount {reduce:?}",
@@ -677,7 +707,10 @@ impl Tree {
             first_leaf: kids[0].first_leaf,
             body: VerifiedBody::Interior(kids),
         });
-        src.remember(tag, ptr.pos, verified.clone());
+        subtrees
+            .borrow_mut()
+            .map
+            .insert((tag, ptr.pos), verified.clone());
         Ok((sum, verified))
     }
 }

@@ -253,7 +253,7 @@ pub fn read_chunk(file: &dyn VfsFile, pos: u64) -> Result<Vec<u8>> {
 }
 
 /// [`read_chunk`], with the raw offset just past the chunk.
-fn read_chunk_with_end(file: &dyn VfsFile, pos: u64) -> Result<(Vec<u8>, u64)> {
+pub(crate) fn read_chunk_with_end(file: &dyn VfsFile, pos: u64) -> Result<(Vec<u8>, u64)> {
     let prefix_bytes = CHUNK_PREFIX_BYTES as u64;
     let mut on_stack = [0u8; CHUNK_PREFIX_BYTES];
     let (len, stored, after) = if raw_span(pos, prefix_bytes)? == prefix_bytes {
@@ -277,130 +277,6 @@ fn read_chunk_with_end(file: &dyn VfsFile, pos: u64) -> Result<(Vec<u8>, u64)> {
     let (payload, end) = read_logical(file, after, u64::from(len))?;
     verify_checksum(pos, &payload, stored)?;
     Ok((payload, end))
-}
-
-/// Chunks of one file already read and verified, by position, with the raw
-/// offset each ends at: a reader that walks many headers of one file (they
-/// share most nodes and every unchanged body) reads and checksums each
-/// chunk once. The owner keeps it exact: it knows how far the file's bytes
-/// are unchanged since the chunks were read, and calls
-/// [`ChunkMemo::forget_from`] with that offset (or [`ChunkMemo::clear`] for
-/// another file) before the memo is used again. A chunk wholly below the
-/// unchanged offset would read back the same bytes and pass the same
-/// checksum, so serving it from memory changes no result; what it skips is
-/// the read itself (an injected read fault on it is not drawn).
-#[derive(Debug, Default)]
-pub struct ChunkMemo {
-    chunks: std::collections::HashMap<
-        u64,
-        (u64, Arc<[u8]>),
-        std::hash::BuildHasherDefault<PositionHasher>,
-    >,
-    /// Subtrees walked without error, by tree and root position.
-    subtrees: std::collections::HashMap<
-        (crate::btree::TreeTag, u64),
-        Arc<crate::btree::Verified>,
-        std::hash::BuildHasherDefault<PositionHasher>,
-    >,
-    /// Chunks served from memory.
-    pub hits: u64,
-    /// Chunks read from the file.
-    pub misses: u64,
-    /// Subtrees whose walk was served from memory.
-    pub subtree_hits: u64,
-}
-
-/// A hasher for file offsets (no adversary picks them): one multiply by
-/// the 64-bit golden ratio, so low-entropy offsets spread over the high
-/// bits the hash table's control bytes use. SipHash was a third of a
-/// memo hit.
-#[derive(Debug, Default)]
-pub struct PositionHasher(u64);
-
-impl std::hash::Hasher for PositionHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-impl ChunkMemo {
-    /// Forget every chunk that reaches `offset` or past it.
-    pub fn forget_from(&mut self, offset: u64) {
-        self.chunks.retain(|_, (end, _)| *end <= offset);
-        self.subtrees.retain(|_, subtree| subtree.end() <= offset);
-    }
-
-    /// Forget every chunk.
-    pub fn clear(&mut self) {
-        self.chunks.clear();
-        self.subtrees.clear();
-    }
-
-    /// Chunks held.
-    pub fn len(&self) -> usize {
-        self.chunks.len()
-    }
-
-    /// Whether it holds no chunk.
-    pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
-    }
-}
-
-/// A file read through a [`ChunkMemo`].
-pub(crate) struct MemoizedFile<'a> {
-    pub(crate) file: &'a dyn VfsFile,
-    pub(crate) memo: std::cell::RefCell<&'a mut ChunkMemo>,
-}
-
-impl MemoizedFile<'_> {
-    pub(crate) fn subtree(
-        &self,
-        tag: crate::btree::TreeTag,
-        pos: u64,
-    ) -> Option<Arc<crate::btree::Verified>> {
-        let mut memo = self.memo.borrow_mut();
-        let found = memo.subtrees.get(&(tag, pos)).cloned();
-        if found.is_some() {
-            memo.subtree_hits += 1;
-        }
-        found
-    }
-
-    pub(crate) fn remember(
-        &self,
-        tag: crate::btree::TreeTag,
-        pos: u64,
-        subtree: Arc<crate::btree::Verified>,
-    ) {
-        self.memo.borrow_mut().subtrees.insert((tag, pos), subtree);
-    }
-}
-
-impl ChunkSource for MemoizedFile<'_> {
-    fn chunk(&self, pos: u64) -> Result<Vec<u8>> {
-        let mut memo = self.memo.borrow_mut();
-        if let Some((_, bytes)) = memo.chunks.get(&pos) {
-            let bytes = bytes.to_vec();
-            memo.hits += 1;
-            return Ok(bytes);
-        }
-        let (payload, end) = read_chunk_with_end(self.file, pos)?;
-        memo.misses += 1;
-        memo.chunks
-            .insert(pos, (end, Arc::from(payload.as_slice())));
-        Ok(payload)
-    }
 }
 
 fn split_prefix(prefix: &[u8]) -> (u32, u32) {
@@ -799,5 +675,28 @@ impl<'a> Reader<'a> {
             return Err(self.corrupt(format!("{} trailing bytes", self.bytes.len() - self.at)));
         }
         Ok(())
+    }
+}
+
+/// A hasher for file offsets (no adversary picks them): one multiply by
+/// the 64-bit golden ratio, so low-entropy offsets spread over the high
+/// bits the hash table's control bytes use. SipHash was a third of a
+/// memo hit.
+#[derive(Debug, Default)]
+pub struct PositionHasher(u64);
+
+impl std::hash::Hasher for PositionHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }

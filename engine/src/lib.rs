@@ -32,6 +32,7 @@ mod files;
 mod format;
 pub mod inspect;
 pub mod layout;
+mod memo;
 pub mod mutants;
 mod recovery;
 mod snapshot;
@@ -45,7 +46,8 @@ pub use compaction::Compaction;
 pub use config::{Clock, Config, ManualClock, PitrConfig, RecoveryPolicy, SystemClock};
 pub use doc::{Counters, DocInfo, SeqEntry, COUNTERS_DOC};
 pub use error::{Error, Result};
-pub use format::{ChunkMemo, Header};
+pub use format::Header;
+pub use memo::ChunkMemo;
 pub use snapshot::{Contents, Snapshot, VerifyReport};
 pub use store::{Store, LOCAL_PREFIX, MAX_LOCAL_NAME};
 pub use types::{

@@ -5,8 +5,10 @@ use crate::btree;
 use crate::commit::Trees;
 use crate::doc::{self, Counters, DocInfo, IdValue, SeqEntry, SeqValue, COUNTERS_DOC};
 use crate::error::{Error, Result};
-use crate::format::{self, ChunkMemo, ChunkSource, Header, MemoizedFile, Reduce};
+use crate::format::{self, ChunkSource, Header, Reduce};
+use crate::memo::{self, ChunkMemo};
 use crate::vfs::VfsFile;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -213,11 +215,8 @@ impl Snapshot {
         &self,
         memo: &mut ChunkMemo,
     ) -> Result<(VerifyReport, Contents)> {
-        let src = MemoizedFile {
-            file: self.file.as_ref(),
-            memo: std::cell::RefCell::new(memo),
-        };
-        self.verify_with_contents_from(&src, Some(&src))
+        let (src, subtrees) = memo::split(self.file.as_ref(), memo);
+        self.verify_with_contents_from(&src, Some(&subtrees))
     }
 
     fn verify_tree(
@@ -225,11 +224,11 @@ impl Snapshot {
         tag: btree::TreeTag,
         root: Option<format::NodePtr>,
         src: &dyn ChunkSource,
-        memo: Option<&MemoizedFile<'_>>,
+        memo: Option<&RefCell<&mut btree::Subtrees>>,
         visit: &mut btree::Visit<'_, ()>,
     ) -> Result<Reduce> {
         match memo {
-            Some(memo) => tree.verify_memo(memo, tag, root, visit),
+            Some(subtrees) => tree.verify_memo(src, subtrees, tag, root, visit),
             None => tree.verify(src, root, visit),
         }
     }
@@ -237,7 +236,7 @@ impl Snapshot {
     fn verify_with_contents_from(
         &self,
         src: &dyn ChunkSource,
-        memo: Option<&MemoizedFile<'_>>,
+        memo: Option<&RefCell<&mut btree::Subtrees>>,
     ) -> Result<(VerifyReport, Contents)> {
         use btree::TreeTag;
         let h = &self.header;

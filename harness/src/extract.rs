@@ -70,11 +70,7 @@ impl ExtractCache {
     /// Chunks the walks took from the chunk memo and read from the file,
     /// and subtrees whose walk the memo served.
     pub fn chunk_counts(&self) -> (u64, u64, u64) {
-        (
-            self.chunks.hits,
-            self.chunks.misses,
-            self.chunks.subtree_hits,
-        )
+        self.chunks.counts()
     }
 }
 
