@@ -50,12 +50,12 @@ pub struct Tree {
     pub leaf_reduce: LeafReduce,
 }
 
-fn encode_leaf(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+fn encode_leaf<K: AsRef<[u8]>, V: AsRef<[u8]>>(entries: &[(K, V)]) -> Vec<u8> {
     let mut out = vec![LEAF];
     out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
     for (k, v) in entries {
-        put_bytes(&mut out, k);
-        put_bytes(&mut out, v);
+        put_bytes(&mut out, k.as_ref());
+        put_bytes(&mut out, v.as_ref());
     }
     out
 }
@@ -126,6 +126,14 @@ struct NodeView {
 }
 
 impl NodeView {
+    /// An interior node's entries as [`read_node`] decodes them (owned
+    /// separator keys); empty for a leaf.
+    fn into_interior(self) -> Vec<(Vec<u8>, NodePtr)> {
+        (0..self.children.len())
+            .map(|i| (self.key(i).to_vec(), self.children[i]))
+            .collect()
+    }
+
     fn key(&self, i: usize) -> &[u8] {
         &self.bytes[self.entries[i].0.clone()]
     }
@@ -202,21 +210,24 @@ pub fn get(src: &dyn ChunkSource, root: Option<NodePtr>, key: &[u8]) -> Result<O
         return Ok(None);
     };
     for _ in 0..MAX_DEPTH {
-        match read_node(src, ptr)? {
-            Node::Leaf(entries) => {
-                return Ok(entries
-                    .binary_search_by(|(k, _)| k.as_slice().cmp(key))
-                    .ok()
-                    .map(|i| entries[i].1.clone()));
-            }
-            Node::Interior(entries) => {
-                let i = entries.partition_point(|(last, _)| last.as_slice() < key);
-                let Some((_, child)) = entries.get(i) else {
-                    return Ok(None);
-                };
-                ptr = *child;
-            }
+        // Decoded in place: a lookup copies only the value it returns (the
+        // same searches over the same keys as on a decoded node).
+        let node = read_node_view(src, ptr)?;
+        let bytes = &node.bytes;
+        if node.leaf {
+            return Ok(node
+                .entries
+                .binary_search_by(|(k, _)| bytes[k.clone()].cmp(key))
+                .ok()
+                .map(|i| node.value(i).to_vec()));
         }
+        let i = node
+            .entries
+            .partition_point(|(last, _)| &bytes[last.clone()] < key);
+        let Some(child) = node.children.get(i) else {
+            return Ok(None);
+        };
+        ptr = *child;
     }
     Err(too_deep(ptr))
 }
@@ -295,9 +306,9 @@ fn range_node(
 }
 
 impl Tree {
-    fn leaf_sum(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<Reduce> {
+    fn leaf_sum<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, entries: &[(K, V)]) -> Result<Reduce> {
         entries.iter().try_fold(Reduce::default(), |acc, (k, v)| {
-            Ok(acc + (self.leaf_reduce)(k, v)?)
+            Ok(acc + (self.leaf_reduce)(k.as_ref(), v.as_ref())?)
         })
     }
 
@@ -309,19 +320,19 @@ impl Tree {
             .collect()
     }
 
-    fn write_leaves(
+    fn write_leaves<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         &self,
         out: &mut AppendFile,
-        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        entries: &[(K, V)],
     ) -> Result<Vec<(Vec<u8>, NodePtr)>> {
         let mut result = Vec::new();
-        let mut rest = entries.as_slice();
+        let mut rest = entries;
         for size in self.pieces(entries.len()) {
             let (piece, tail) = rest.split_at(size);
             rest = tail;
             let reduce = self.leaf_sum(piece)?;
             let pos = out.append_chunk(&encode_leaf(piece));
-            let last = piece[piece.len() - 1].0.clone();
+            let last = piece[piece.len() - 1].0.as_ref().to_vec();
             result.push((last, NodePtr { pos, reduce }));
         }
         Ok(result)
@@ -368,7 +379,7 @@ impl Tree {
                     .iter()
                     .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
                     .collect::<Vec<_>>();
-                self.write_leaves(out, entries)?
+                self.write_leaves(out, &entries)?
             }
         };
         while level.len() > 1 {
@@ -385,32 +396,34 @@ impl Tree {
         depth: usize,
     ) -> Result<Vec<(Vec<u8>, NodePtr)>> {
         check_depth(depth, ptr)?;
-        match read_node(&*out, ptr)? {
-            Node::Leaf(entries) => self.write_leaves(out, merge(entries, actions)),
-            Node::Interior(children) => {
-                let mut rebuilt = Vec::with_capacity(children.len() + 1);
-                let mut rest = actions;
-                let last_index = children.len() - 1;
-                for (i, (last, child)) in children.into_iter().enumerate() {
-                    let take = if i == last_index {
-                        rest.len()
-                    } else {
-                        rest.partition_point(|(k, _)| k.as_slice() <= last.as_slice())
-                    };
-                    let (mine, tail) = rest.split_at(take);
-                    rest = tail;
-                    if mine.is_empty() {
-                        rebuilt.push((last, child));
-                    } else {
-                        rebuilt.extend(self.modify_node(out, child, mine, depth + 1)?);
-                    }
-                }
-                if rebuilt.is_empty() {
-                    return Ok(rebuilt);
-                }
-                Ok(self.write_interiors(out, rebuilt))
+        // Decoded in place: a leaf's entries are merged and written as
+        // slices of its bytes, with no copy of each key and value.
+        let node = read_node_view(&*out, ptr)?;
+        if node.leaf {
+            return self.write_leaves(out, &merge_view(&node, actions));
+        }
+        let children = node.into_interior();
+        let mut rebuilt = Vec::with_capacity(children.len() + 1);
+        let mut rest = actions;
+        let last_index = children.len() - 1;
+        for (i, (last, child)) in children.into_iter().enumerate() {
+            let take = if i == last_index {
+                rest.len()
+            } else {
+                rest.partition_point(|(k, _)| k.as_slice() <= last.as_slice())
+            };
+            let (mine, tail) = rest.split_at(take);
+            rest = tail;
+            if mine.is_empty() {
+                rebuilt.push((last, child));
+            } else {
+                rebuilt.extend(self.modify_node(out, child, mine, depth + 1)?);
             }
         }
+        if rebuilt.is_empty() {
+            return Ok(rebuilt);
+        }
+        Ok(self.write_interiors(out, rebuilt))
     }
 
     /// Walk the whole tree, checking key order, separator keys and reduces;
@@ -715,26 +728,31 @@ impl Tree {
     }
 }
 
-/// Merge sorted leaf entries with sorted actions.
-fn merge(entries: Vec<(Vec<u8>, Vec<u8>)>, actions: &[Action]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out = Vec::with_capacity(entries.len() + actions.len());
-    let mut entries = entries.into_iter().peekable();
+/// [`merge`] over a leaf decoded in place: the same entries, borrowed from
+/// the leaf's bytes and from the actions.
+fn merge_view<'a>(node: &'a NodeView, actions: &'a [Action]) -> Vec<(&'a [u8], &'a [u8])> {
+    let count = node.entries.len();
+    let mut out = Vec::with_capacity(count + actions.len());
+    let mut i = 0;
     let mut actions = actions.iter().peekable();
     loop {
-        let order = match (entries.peek(), actions.peek()) {
-            (None, None) => break,
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some((k, _)), Some((a, _))) => k.cmp(a),
+        let order = match (i < count, actions.peek()) {
+            (false, None) => break,
+            (true, None) => Ordering::Less,
+            (false, Some(_)) => Ordering::Greater,
+            (true, Some((a, _))) => node.key(i).cmp(a.as_slice()),
         };
         match order {
-            Ordering::Less => out.extend(entries.next()),
+            Ordering::Less => {
+                out.push((node.key(i), node.value(i)));
+                i += 1;
+            }
             Ordering::Greater | Ordering::Equal => {
                 if order == Ordering::Equal {
-                    entries.next();
+                    i += 1;
                 }
                 if let Some((k, Some(v))) = actions.next() {
-                    out.push((k.clone(), v.clone()));
+                    out.push((k.as_slice(), v.as_slice()));
                 }
             }
         }
