@@ -189,6 +189,35 @@ fn read_node_view(src: &dyn ChunkSource, ptr: NodePtr) -> Result<NodeView> {
     })
 }
 
+/// The recount of a whole tree against the reduce its header holds.
+fn check_root(root: NodePtr, reduce: Reduce) -> Result<Reduce> {
+    if reduce != root.reduce {
+        return Err(Error::Verify(format!(
+            "root reduce {:?} differs from recount {reduce:?}",
+            root.reduce
+        )));
+    }
+    Ok(reduce)
+}
+
+/// A child's recount against its parent's entry: the reduce, and its last
+/// key (in `last`) against the separator.
+fn check_child(child: NodePtr, reduce: Reduce, last: &[u8], separator: &[u8]) -> Result<()> {
+    if reduce != child.reduce {
+        return Err(Error::Verify(format!(
+            "reduce of node at {} is {:?}, recount {reduce:?}",
+            child.pos, child.reduce
+        )));
+    }
+    if last != separator {
+        return Err(Error::Verify(format!(
+            "separator key of node at {} is not its last key",
+            child.pos
+        )));
+    }
+    Ok(())
+}
+
 /// A walk deeper than [`MAX_DEPTH`] can only come from a damaged file.
 fn check_depth(depth: usize, ptr: NodePtr) -> Result<()> {
     if depth > MAX_DEPTH {
@@ -440,13 +469,41 @@ impl Tree {
         let mut prev: Option<Vec<u8>> = None;
         let mut last = Vec::new();
         let reduce = self.verify_node(src, root, &mut prev, &mut last, visit, 0)?;
-        if reduce != root.reduce {
-            return Err(Error::Verify(format!(
-                "root reduce {:?} differs from recount {reduce:?}",
-                root.reduce
-            )));
+        check_root(root, reduce)
+    }
+
+    /// A leaf's own checks, in the walk's order: each key above the one
+    /// before it, each entry visited, then (after every visit, as errors
+    /// were always ordered) the reduces summed. Leaves its last key in
+    /// `prev` and `last`.
+    fn verify_leaf(
+        &self,
+        node: &NodeView,
+        ptr: NodePtr,
+        prev: &mut Option<Vec<u8>>,
+        last: &mut Vec<u8>,
+        visit: &mut Visit<'_, ()>,
+    ) -> Result<Reduce> {
+        for i in 0..node.entries.len() {
+            let (k, v) = (node.key(i), node.value(i));
+            if prev.as_ref().is_some_and(|p| p.as_slice() >= k) {
+                return Err(Error::Verify(format!(
+                    "keys out of order in leaf at {}",
+                    ptr.pos
+                )));
+            }
+            let p = prev.get_or_insert_with(Vec::new);
+            p.clear();
+            p.extend_from_slice(k);
+            visit(k, v)?;
         }
-        Ok(reduce)
+        let mut sum = Reduce::default();
+        for i in 0..node.entries.len() {
+            sum = sum + (self.leaf_reduce)(node.key(i), node.value(i))?;
+        }
+        last.clear();
+        last.extend_from_slice(node.key(node.entries.len() - 1));
+        Ok(sum)
     }
 
     /// Verify the subtree at `ptr`; its last key is left in `last`.
@@ -462,43 +519,12 @@ impl Tree {
         check_depth(depth, ptr)?;
         let node = read_node_view(src, ptr)?;
         if node.leaf {
-            let mut sum = Reduce::default();
-            for i in 0..node.entries.len() {
-                let (k, v) = (node.key(i), node.value(i));
-                if prev.as_ref().is_some_and(|p| p.as_slice() >= k) {
-                    return Err(Error::Verify(format!(
-                        "keys out of order in leaf at {}",
-                        ptr.pos
-                    )));
-                }
-                let p = prev.get_or_insert_with(Vec::new);
-                p.clear();
-                p.extend_from_slice(k);
-                visit(k, v)?;
-            }
-            // Summed after every visit, as errors were always ordered.
-            for i in 0..node.entries.len() {
-                sum = sum + (self.leaf_reduce)(node.key(i), node.value(i))?;
-            }
-            last.clear();
-            last.extend_from_slice(node.key(node.entries.len() - 1));
-            return Ok(sum);
+            return self.verify_leaf(&node, ptr, prev, last, visit);
         }
         let mut sum = Reduce::default();
         for (i, child) in node.children.iter().enumerate() {
             let reduce = self.verify_node(src, *child, prev, last, visit, depth + 1)?;
-            if reduce != child.reduce {
-                return Err(Error::Verify(format!(
-                    "reduce of node at {} is {:?}, recount {reduce:?}",
-                    child.pos, child.reduce
-                )));
-            }
-            if last.as_slice() != node.key(i) {
-                return Err(Error::Verify(format!(
-                    "separator key of node at {} is not its last key",
-                    child.pos
-                )));
-            }
+            check_child(*child, reduce, last, node.key(i))?;
             sum = sum + reduce;
         }
         Ok(sum)
@@ -609,13 +635,7 @@ impl Tree {
         let mut last = Vec::new();
         let (reduce, _) =
             self.verify_node_memo(src, subtrees, tag, root, &mut prev, &mut last, visit, 0)?;
-        if reduce != root.reduce {
-            return Err(Error::Verify(format!(
-                "root reduce {:?} differs from recount {reduce:?}",
-                root.reduce
-            )));
-        }
-        Ok(reduce)
+        check_root(root, reduce)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -661,25 +681,7 @@ impl Tree {
         let node = read_node_view(src, ptr)?;
         let end = crate::format::chunk_end(ptr.pos, node.bytes.len() as u64)?;
         if node.leaf {
-            let mut sum = Reduce::default();
-            for i in 0..node.entries.len() {
-                let (k, v) = (node.key(i), node.value(i));
-                if prev.as_ref().is_some_and(|p| p.as_slice() >= k) {
-                    return Err(Error::Verify(format!(
-                        "keys out of order in leaf at {}",
-                        ptr.pos
-                    )));
-                }
-                let p = prev.get_or_insert_with(Vec::new);
-                p.clear();
-                p.extend_from_slice(k);
-                visit(k, v)?;
-            }
-            for i in 0..node.entries.len() {
-                sum = sum + (self.leaf_reduce)(node.key(i), node.value(i))?;
-            }
-            last.clear();
-            last.extend_from_slice(node.key(node.entries.len() - 1));
+            let sum = self.verify_leaf(&node, ptr, prev, last, visit)?;
             let verified = Arc::new(Verified {
                 end,
                 reduce: sum,
@@ -698,18 +700,7 @@ impl Tree {
         for (i, child) in node.children.iter().enumerate() {
             let (reduce, kid) =
                 self.verify_node_memo(src, subtrees, tag, *child, prev, last, visit, depth + 1)?;
-            if reduce != child.reduce {
-                return Err(Error::Verify(format!(
-                    "reduce of node at {} is {:?}, recount {reduce:?}",
-                    child.pos, child.reduce
-                )));
-            }
-            if last.as_slice() != node.key(i) {
-                return Err(Error::Verify(format!(
-                    "separator key of node at {} is not its last key",
-                    child.pos
-                )));
-            }
+            check_child(*child, reduce, last, node.key(i))?;
             sum = sum + reduce;
             kids.push(kid);
         }
