@@ -810,6 +810,12 @@ impl SimVfs {
         self.lock().coverage.clone()
     }
 
+    /// Faults of `kind` injected so far (see [`Coverage::injected`]),
+    /// without copying the coverage.
+    pub fn injected(&self, kind: crate::FaultKind) -> u64 {
+        self.lock().coverage.injected(kind)
+    }
+
     /// Hits of failpoint `name` so far (see [`Coverage::hits`]).
     pub fn failpoint_hits(&self, name: &str) -> u64 {
         self.lock().coverage.hits.get(name).copied().unwrap_or(0)

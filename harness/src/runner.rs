@@ -1776,8 +1776,8 @@ impl<'a> Runner<'a> {
     /// one), as the disk counted them: a crash can strike right after one
     /// took effect, before the engine saw its error.
     fn partial_writes(&self) -> u64 {
-        let c = self.sim.coverage();
-        c.injected(failpoints::FaultKind::ShortWrite) + c.injected(failpoints::FaultKind::Enospc)
+        self.sim.injected(failpoints::FaultKind::ShortWrite)
+            + self.sim.injected(failpoints::FaultKind::Enospc)
     }
 
     /// The store's complete revision files now (as the running system sees
