@@ -39,7 +39,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # cargo-mutants' baseline would test the mutated package (engine), not the
 # gate's (harness): run the gate on the unmutated tree here, and let its time
 # set the timeout (10x, at least 120 s; a hang is a caught mutant).
-gate=(cargo test -p harness --profile mutants --test mutation_gate --test windows)
+gate=(cargo test -p harness --profile mutants --test mutation_gate --test windows --test contracts --test regressions)
 "${gate[@]}" --no-run || { echo "mutants: building the mutation gate failed" >&2; exit 2; }
 t0=$(date +%s)
 "${gate[@]}" -- --include-ignored \
