@@ -15,7 +15,7 @@
 //! Each was found by a surviving cargo-mutants mutant (BENCHMARKS.md,
 //! "Mutation score"); each tests the contract, not the mutant.
 
-use engine::layout::{checksum_at, BLOCK_BYTES, CHUNK_PREFIX_BYTES, MARKER_HEADER};
+use engine::layout::{checksum_at, BLOCK_BYTES, CHUNK_PREFIX_BYTES, MARKER_DATA, MARKER_HEADER};
 use engine::{
     CompactionOptions, Config, Header, ManualClock, OpenMode, Phase, Progress, Store, VfsFile,
 };
@@ -337,4 +337,113 @@ fn verify_refuses_trees_of_different_commits() {
         );
         drop(store);
     }
+}
+
+/// Lay out data chunks from the next block boundary on, markers included,
+/// as the engine's writer does; returns each chunk's position.
+fn append_chunks(file: &Arc<dyn VfsFile>, payloads: &[Vec<u8>]) -> Vec<u64> {
+    let start = file.len().unwrap().div_ceil(BLOCK_BYTES) * BLOCK_BYTES;
+    let mut raw = Vec::new();
+    let mut positions = Vec::new();
+    let end = |raw: &Vec<u8>| start + raw.len() as u64;
+    for payload in payloads {
+        let pos = end(&raw);
+        positions.push(pos);
+        let mut logical = (payload.len() as u32).to_be_bytes().to_vec();
+        logical.extend_from_slice(&checksum_at(pos, payload).to_be_bytes());
+        logical.extend_from_slice(payload);
+        for b in logical {
+            if end(&raw) % BLOCK_BYTES == 0 {
+                raw.push(MARKER_DATA);
+            }
+            raw.push(b);
+        }
+    }
+    file.write_all_at(&raw, start).unwrap();
+    positions
+}
+
+/// An interior node with one child (the engine's node encoding: kind,
+/// count, then per entry the separator key, the child's position and its
+/// reduce).
+fn one_child_interior(last_key: &[u8], child_pos: u64, reduce: [u64; 3]) -> Vec<u8> {
+    let mut out = vec![1u8];
+    out.extend_from_slice(&1u32.to_be_bytes());
+    out.extend_from_slice(&(last_key.len() as u32).to_be_bytes());
+    out.extend_from_slice(last_key);
+    out.extend_from_slice(&child_pos.to_be_bytes());
+    for v in reduce {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
+/// A by-id tree deeper than any real one (a chain of one-child interior
+/// nodes above the real root, every chunk intact, every child below its
+/// parent): every walk refuses it with a typed error instead of following
+/// it down (a long enough chain would overflow the stack).
+#[test]
+fn a_tree_deeper_than_any_real_one_is_refused() {
+    // The control: 30 levels are deep but walkable (so the chain is well
+    // formed, and 60 is refused for its depth alone).
+    for (levels, refuse) in [(30, false), (60, true)] {
+        deep_chain(levels, refuse);
+    }
+}
+
+fn deep_chain(levels: usize, refuse: bool) {
+    let sim = SimVfs::new(7);
+    let (store, _) = open(&sim);
+    commit(&store, "a", 9);
+    let snap = store.snapshot().unwrap();
+    let header = snap.header().clone();
+    let header_pos = snap.header_pos().unwrap();
+    drop(snap);
+    let file = reopen_file(&sim, store);
+    let root = header.by_id.expect("a by-id root");
+    let reduce = [root.reduce.live, root.reduce.deleted, root.reduce.bytes];
+    // Each node's child is the one before it; positions are known only once
+    // laid out, so lay out one at a time.
+    let mut top = root;
+    for _ in 0..levels {
+        let node = one_child_interior(b"a8", top.pos, reduce);
+        top.pos = append_chunks(&file, &[node])[0];
+    }
+    let forged = Header {
+        by_id: Some(top),
+        prev_header: Some(header_pos),
+        ..header.clone()
+    };
+    append_header(&file, &forged, &[]);
+    drop(file);
+
+    let (store, report) = open(&sim);
+    assert!(
+        report.damaged_headers.is_empty(),
+        "the forged header is well formed"
+    );
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.header().by_id, Some(top));
+    let judge = |what: &str, r: engine::Result<()>| {
+        if refuse {
+            assert!(
+                matches!(r, Err(engine::Error::Corrupted { .. })),
+                "{what} walked a {levels}-level chain: {r:?}"
+            );
+        } else {
+            r.unwrap_or_else(|e| panic!("{what} refused a {levels}-level chain: {e}"));
+        }
+    };
+    judge("all_docs", snap.all_docs().map(|d| assert_eq!(d.len(), 9)));
+    judge(
+        "scan",
+        snap.scan(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)
+            .map(|d| assert_eq!(d.len(), 9)),
+    );
+    judge("get", snap.get(b"a3").map(|d| assert!(d.is_some())));
+    judge("verify", snap.verify().map(|_| ()));
+    judge("a flush", {
+        store.set(b"a3", b"new").unwrap();
+        store.flush().map(|_| ())
+    });
 }
