@@ -513,3 +513,85 @@ fn a_purge_between_retained_headers_is_replayed() {
     );
     store.verify_all().expect("every retained header verifies");
 }
+
+/// The store's read and queue APIs say the same as each other: what is
+/// queued before a flush (and its seqnos), the changed documents after a
+/// seqno with their bodies, local documents by name; after a failed fsync
+/// the store says why it refuses writes.
+#[test]
+fn read_and_queue_apis_agree() {
+    let sim = SimVfs::new(9);
+    let (store, _) = open(&sim);
+    commit(&store, "a", 4);
+    assert_eq!(store.queue_len().unwrap(), 0);
+    let s1 = store.set(b"a1", b"changed").unwrap();
+    let s2 = store.delete(b"a2").unwrap();
+    let s3 = store.set_local(b"_local/x", b"local value").unwrap();
+    assert_eq!((s1, s2), (5, 6));
+    assert_eq!(
+        store.queue_len().unwrap(),
+        3,
+        "two mutations and a local change"
+    );
+    let queued: Vec<(Vec<u8>, u64, bool)> = store
+        .queued()
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.key, d.seqno, d.deleted))
+        .collect();
+    assert_eq!(
+        queued,
+        vec![(b"a1".to_vec(), 5, false), (b"a2".to_vec(), 6, true)]
+    );
+    let locals = store.queued_locals().unwrap();
+    assert_eq!(locals.len(), 1);
+    assert_eq!(
+        (
+            locals[0].name.as_slice(),
+            locals[0].value.as_deref(),
+            locals[0].seqno
+        ),
+        (&b"_local/x"[..], Some(&b"local value"[..]), s3)
+    );
+    store.flush().unwrap().expect("a commit");
+    assert_eq!(store.queue_len().unwrap(), 0);
+    assert_eq!(
+        store.get_local(b"_local/x").unwrap().as_deref(),
+        Some(&b"local value"[..])
+    );
+    let snap = store.snapshot().unwrap();
+    let changed: Vec<(Vec<u8>, u64, bool, Vec<u8>)> = snap
+        .changed_docs_since(4)
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.key, d.seqno, d.deleted, d.value))
+        .collect();
+    assert_eq!(
+        changed,
+        vec![
+            (b"a1".to_vec(), 5, false, b"changed".to_vec()),
+            (b"a2".to_vec(), 6, true, Vec::new()),
+        ]
+    );
+    let entries: Vec<u64> = snap
+        .changes_since(0)
+        .unwrap()
+        .iter()
+        .map(|e| e.seqno)
+        .collect();
+    assert_eq!(entries, vec![1, 4, 5, 6], "a0, a3, then a1 and a2 again");
+    assert_eq!(store.poisoned().unwrap(), None);
+
+    // A failed fsync poisons the store, and it says so.
+    sim.set_faults(failpoints::FaultConfig {
+        eio_sync_nth: Some(1),
+        ..failpoints::FaultConfig::default()
+    });
+    store.set(b"a0", b"lost?").unwrap();
+    assert!(store.flush().is_err(), "the fsync failed");
+    assert!(
+        store.poisoned().unwrap().is_some(),
+        "the store refuses writes"
+    );
+    assert!(store.set(b"a0", b"refused").is_err());
+}
