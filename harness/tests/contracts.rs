@@ -595,3 +595,36 @@ fn read_and_queue_apis_agree() {
     );
     assert!(store.set(b"a0", b"refused").is_err());
 }
+
+/// A flush while the compactor holds the store lock (its final round and
+/// switch) is refused with `Busy` at once, and counted; the mutation stays
+/// queued and goes to the new file after the switch.
+#[test]
+fn a_flush_during_the_locked_switch_is_busy_and_counted() {
+    let sim = SimVfs::new(10);
+    let (store, _) = open(&sim);
+    commit(&store, "a", 3);
+    let _bound = failpoints::bind_thread(&sim);
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let (during, seen_in_hook) = (store.clone(), seen.clone());
+    sim.arm_pause(
+        failpoints::PausePoint::Failpoint("compact::before_rename"),
+        1,
+        Arc::new(move |_| {
+            during.set(b"during", b"the switch").unwrap();
+            let flushed = during.flush().map(|_| ());
+            *seen_in_hook.lock().unwrap() = Some(flushed);
+        }),
+    );
+    store
+        .start_compaction(CompactionOptions::default())
+        .unwrap()
+        .run()
+        .unwrap();
+    let flushed = seen.lock().unwrap().take().expect("the pause was reached");
+    assert!(matches!(flushed, Err(engine::Error::Busy)), "{flushed:?}");
+    assert_eq!(store.stats().unwrap().busy_flushes, 1);
+    assert_eq!(store.poisoned().unwrap(), None, "Busy does not poison");
+    let info = store.flush().unwrap().expect("the queued mutation");
+    assert_eq!((info.rev, info.update_seq), (2, 4));
+}
