@@ -163,7 +163,7 @@ fn raw_offset(pos: u64, i: u64) -> u64 {
     let mut at = pos;
     let mut left = i;
     loop {
-        if at % BLOCK_BYTES == 0 {
+        if at.is_multiple_of(BLOCK_BYTES) {
             at += 1;
             continue;
         }
@@ -353,7 +353,7 @@ fn append_chunks(file: &Arc<dyn VfsFile>, payloads: &[Vec<u8>]) -> Vec<u64> {
         logical.extend_from_slice(&checksum_at(pos, payload).to_be_bytes());
         logical.extend_from_slice(payload);
         for b in logical {
-            if end(&raw) % BLOCK_BYTES == 0 {
+            if end(&raw).is_multiple_of(BLOCK_BYTES) {
                 raw.push(MARKER_DATA);
             }
             raw.push(b);

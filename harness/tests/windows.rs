@@ -255,7 +255,6 @@ fn a_forgotten_deferred_unlink_is_a_divergence() {
 /// stays pending.
 #[test]
 fn deferred_unlink_retries_are_durable_and_report_errors() {
-    use engine::Vfs;
     let durable_names = |sim: &SimVfs| -> Vec<String> {
         sim.durable_files()
             .keys()
