@@ -392,7 +392,68 @@ fn a_tree_deeper_than_any_real_one_is_refused() {
     // formed, and 60 is refused for its depth alone).
     for (levels, refuse) in [(30, false), (60, true)] {
         deep_chain(levels, refuse);
+        deep_local_chain(levels, refuse);
     }
+}
+
+/// [`deep_chain`] on the local-documents tree: a local-document change
+/// modifies that tree alone (a document write reads the by-id tree first).
+fn deep_local_chain(levels: usize, refuse: bool) {
+    let sim = SimVfs::new(11);
+    let (store, _) = open(&sim);
+    for i in 0..6 {
+        store
+            .set_local(format!("_local/l{i}").as_bytes(), b"v")
+            .unwrap();
+    }
+    commit(&store, "a", 2);
+    let snap = store.snapshot().unwrap();
+    let header = snap.header().clone();
+    let header_pos = snap.header_pos().unwrap();
+    let last_key = snap
+        .locals()
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .max()
+        .expect("local documents");
+    drop(snap);
+    let file = reopen_file(&sim, store);
+    let root = header.local.expect("a local root");
+    let reduce = [root.reduce.live, root.reduce.deleted, root.reduce.bytes];
+    let mut top = root;
+    for _ in 0..levels {
+        let node = one_child_interior(&last_key, top.pos, reduce);
+        top.pos = append_chunks(&file, &[node])[0];
+    }
+    let forged = Header {
+        local: Some(top),
+        prev_header: Some(header_pos),
+        ..header.clone()
+    };
+    append_header(&file, &forged, &[]);
+    drop(file);
+
+    let (store, report) = open(&sim);
+    assert!(report.damaged_headers.is_empty());
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.header().local, Some(top));
+    let judge = |what: &str, r: engine::Result<()>| {
+        if refuse {
+            assert!(
+                matches!(r, Err(engine::Error::Corrupted { .. })),
+                "{what} walked a {levels}-level local chain: {r:?}"
+            );
+        } else {
+            r.unwrap_or_else(|e| panic!("{what} refused a {levels}-level local chain: {e}"));
+        }
+    };
+    judge("locals", snap.locals().map(|l| assert_eq!(l.len(), 7)));
+    judge("verify", snap.verify().map(|_| ()));
+    judge("a local-document flush", {
+        store.set_local(b"_local/l3", b"new").unwrap();
+        store.flush().map(|_| ())
+    });
 }
 
 fn deep_chain(levels: usize, refuse: bool) {
