@@ -693,3 +693,78 @@ fn a_flush_during_the_locked_switch_is_busy_and_counted() {
     let info = store.flush().unwrap().expect("the queued mutation");
     assert_eq!((info.rev, info.update_seq), (2, 4));
 }
+
+/// A compaction's steps after its end: a finished one answers `Done` with
+/// its report again and touches nothing; a failed one (aborted, its
+/// `.compact` file removed) answers `Aborted` and the old file stays
+/// authoritative.
+#[test]
+fn steps_after_the_end_change_nothing() {
+    let sim = SimVfs::new(12);
+    let (store, _) = open(&sim);
+    commit(&store, "a", 5);
+    let mut c = store
+        .start_compaction(CompactionOptions::default())
+        .unwrap();
+    let report = loop {
+        if let Progress::Done(report) = c.step().unwrap() {
+            break report;
+        }
+    };
+    let files_before = sim.files();
+    let io_before = sim.io_counts();
+    assert_eq!(c.step().unwrap(), Progress::Done(report.clone()));
+    assert_eq!(c.phase(), Phase::Done);
+    assert_eq!(sim.files(), files_before);
+    assert_eq!(sim.io_counts(), io_before, "a done compaction does no I/O");
+    drop(c);
+    assert_eq!(store.rev().unwrap(), 2);
+
+    let sim = SimVfs::new(13);
+    let (store, _) = open(&sim);
+    commit(&store, "a", 5);
+    let mut c = store
+        .start_compaction(CompactionOptions::default())
+        .unwrap();
+    sim.set_faults(failpoints::FaultConfig {
+        eio_write_nth: Some(1),
+        ..failpoints::FaultConfig::default()
+    });
+    let failed = loop {
+        match c.step() {
+            Ok(Progress::Running(_)) => {}
+            Ok(done) => panic!("the compaction ended despite the EIO: {done:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(failed, engine::Error::Io { .. }), "{failed:?}");
+    assert_eq!(c.phase(), Phase::Aborted);
+    sim.set_faults(failpoints::FaultConfig::default());
+    assert!(matches!(c.step(), Err(engine::Error::Aborted)));
+    assert_eq!(store.rev().unwrap(), 1, "the old file stays authoritative");
+    let names: Vec<String> = sim
+        .files()
+        .keys()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    assert_eq!(names, vec!["db.couch.1"], "the .compact file is gone");
+}
+
+/// Stop-the-world (the benchmarks' baseline without MB-38428): the first
+/// step copies, catches up and switches under the lock.
+#[test]
+fn stop_the_world_switches_in_its_first_step() {
+    let sim = SimVfs::new(14);
+    let (store, _) = open(&sim);
+    commit(&store, "a", 9);
+    let mut c = store
+        .start_compaction(CompactionOptions {
+            stop_the_world: true,
+            ..CompactionOptions::default()
+        })
+        .unwrap();
+    assert_eq!(c.step().unwrap(), Progress::Running(Phase::Unlink));
+    assert_eq!(store.rev().unwrap(), 2);
+    assert_eq!(c.report().catchup_rounds, 1);
+    assert!(matches!(c.step().unwrap(), Progress::Done(_)));
+}
