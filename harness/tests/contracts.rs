@@ -77,7 +77,7 @@ fn reports_and_accessors_say_what_happened() {
         "the report names the revision it builds"
     );
     assert_eq!(c.report().h0_update_seq, h0);
-    let done = c.run().expect("compaction");
+    let done = run(c);
     assert_eq!(done.new_rev, 2);
     assert_eq!(done.h0_update_seq, h0);
     assert_eq!(done.final_update_seq, h0);
@@ -102,6 +102,21 @@ fn reports_and_accessors_say_what_happened() {
     assert!(
         report.removed.is_empty(),
         "the switch removed revision 1 already"
+    );
+}
+
+/// Run a compaction to its end in at most 1,000 steps (`Compaction::run`
+/// would loop forever on a compaction that stops making progress; the
+/// mutation gate wants a failure, not a hang).
+fn run(mut c: engine::Compaction) -> engine::CompactionReport {
+    for _ in 0..1_000 {
+        if let Progress::Done(report) = c.step().expect("compaction step") {
+            return report;
+        }
+    }
+    panic!(
+        "the compaction did not finish in 1,000 steps: {:?}",
+        c.report()
     );
 }
 
@@ -140,7 +155,7 @@ fn unlocked_catchup_rounds_replay_what_the_flusher_committed() {
     assert_eq!(c.report().docs_written, 7 + 4 + 2);
     // No unlocked round is left: this one is the locked round's.
     commit(&store, "d", 3);
-    let done = c.run().expect("compaction");
+    let done = run(c);
     assert_eq!(
         done.catchup_rounds, 3,
         "two unlocked rounds and the locked one"
@@ -546,7 +561,7 @@ fn a_purge_between_retained_headers_is_replayed() {
         purge_upto: Some(u64::MAX),
         ..CompactionOptions::default()
     };
-    store.start_compaction(purging).unwrap().run().unwrap();
+    run(store.start_compaction(purging).unwrap());
     let purge_seqs: Vec<u64> = store
         .headers()
         .unwrap()
@@ -559,11 +574,9 @@ fn a_purge_between_retained_headers_is_replayed() {
     // Copies that history: the first header has "gone" live, the second
     // must not.
     clock.set(140);
-    store
+    run(store
         .start_compaction(CompactionOptions::default())
-        .unwrap()
-        .run()
-        .unwrap();
+        .unwrap());
     assert_eq!(
         store.get(b"gone").unwrap(),
         None,
@@ -681,11 +694,9 @@ fn a_flush_during_the_locked_switch_is_busy_and_counted() {
             *seen_in_hook.lock().unwrap() = Some(flushed);
         }),
     );
-    store
+    run(store
         .start_compaction(CompactionOptions::default())
-        .unwrap()
-        .run()
-        .unwrap();
+        .unwrap());
     let flushed = seen.lock().unwrap().take().expect("the pause was reached");
     assert!(matches!(flushed, Err(engine::Error::Busy)), "{flushed:?}");
     assert_eq!(store.stats().unwrap().busy_flushes, 1);
@@ -706,11 +717,12 @@ fn steps_after_the_end_change_nothing() {
     let mut c = store
         .start_compaction(CompactionOptions::default())
         .unwrap();
-    let report = loop {
-        if let Progress::Done(report) = c.step().unwrap() {
-            break report;
-        }
-    };
+    let report = (0..1_000)
+        .find_map(|_| match c.step().unwrap() {
+            Progress::Done(report) => Some(report),
+            Progress::Running(_) => None,
+        })
+        .expect("the compaction finishes in 1,000 steps");
     let files_before = sim.files();
     let io_before = sim.io_counts();
     assert_eq!(c.step().unwrap(), Progress::Done(report.clone()));
@@ -730,13 +742,13 @@ fn steps_after_the_end_change_nothing() {
         eio_write_nth: Some(1),
         ..failpoints::FaultConfig::default()
     });
-    let failed = loop {
-        match c.step() {
-            Ok(Progress::Running(_)) => {}
+    let failed = (0..1_000)
+        .find_map(|_| match c.step() {
+            Ok(Progress::Running(_)) => None,
             Ok(done) => panic!("the compaction ended despite the EIO: {done:?}"),
-            Err(e) => break e,
-        }
-    };
+            Err(e) => Some(e),
+        })
+        .expect("the EIO ends the compaction");
     assert!(matches!(failed, engine::Error::Io { .. }), "{failed:?}");
     assert_eq!(c.phase(), Phase::Aborted);
     sim.set_faults(failpoints::FaultConfig::default());
