@@ -786,5 +786,79 @@ fn stop_the_world_switches_in_its_first_step() {
     assert_eq!(c.step().unwrap(), Progress::Running(Phase::Unlink));
     assert_eq!(store.rev().unwrap(), 2);
     assert_eq!(c.report().catchup_rounds, 1);
+    assert_eq!(c.report().docs_written, 9);
+    assert_eq!(
+        c.report().locked_replay_docs,
+        0,
+        "the copy loop copied everything; nothing committed since (the flusher waits)"
+    );
     assert!(matches!(c.step().unwrap(), Progress::Done(_)));
+
+    // An error before the switch aborts, and the store goes on; an error
+    // after the rename (its directory fsync) poisons the store.
+    for (faults, switched) in [
+        (
+            failpoints::FaultConfig {
+                eio_write_nth: Some(1),
+                ..failpoints::FaultConfig::default()
+            },
+            false,
+        ),
+        (
+            failpoints::FaultConfig {
+                eio_sync_dir_nth: Some(1),
+                ..failpoints::FaultConfig::default()
+            },
+            true,
+        ),
+    ] {
+        let sim = SimVfs::new(15);
+        let (store, _) = open(&sim);
+        commit(&store, "a", 9);
+        let mut c = store
+            .start_compaction(CompactionOptions {
+                stop_the_world: true,
+                ..CompactionOptions::default()
+            })
+            .unwrap();
+        sim.set_faults(faults);
+        assert!(c.step().is_err(), "the injected EIO fails the step");
+        sim.set_faults(failpoints::FaultConfig::default());
+        assert_eq!(
+            store.poisoned().unwrap().is_some(),
+            switched,
+            "poisoned exactly when the error came after the rename"
+        );
+    }
+}
+
+/// The unlink of the old file after the switch: "busy" (Windows, a reader
+/// still has it open) defers it; any other error is reported, not
+/// deferred.
+#[test]
+fn an_unlink_error_that_is_not_busy_is_reported() {
+    let sim = SimVfs::new(16);
+    let (store, _) = open(&sim);
+    commit(&store, "a", 5);
+    let mut c = store
+        .start_compaction(CompactionOptions::default())
+        .unwrap();
+    for _ in 0..1_000 {
+        if c.phase() == Phase::Unlink {
+            break;
+        }
+        c.step().expect("compaction step");
+    }
+    assert_eq!(c.phase(), Phase::Unlink);
+    sim.set_faults(failpoints::FaultConfig {
+        eio_remove_nth: Some(1),
+        ..failpoints::FaultConfig::default()
+    });
+    let unlinked = c.step();
+    assert!(
+        matches!(unlinked, Err(engine::Error::Io { .. })),
+        "an EIO on the unlink is not 'busy': {unlinked:?}"
+    );
+    assert!(!c.report().unlink_deferred);
+    assert!(store.pending_deletions().unwrap().is_empty());
 }
