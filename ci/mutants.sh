@@ -39,7 +39,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # cargo-mutants' baseline would test the mutated package (engine), not the
 # gate's (harness): run the gate on the unmutated tree here, and let its time
 # set the timeout (10x, at least 120 s; a hang is a caught mutant).
-gate=(cargo test -p harness --profile mutants --test mutation_gate --test windows --test extract_memo)
+# cargo-mutants builds each mutant in a copy of the tree with this same
+# target directory, and cargo fingerprints a workspace member by its
+# relative paths and mtimes: after a run the engine's artifacts are the last
+# mutant's, newer than the tree's files, so cargo would take them as fresh
+# and the baseline below would test that mutant. Touch the sources first.
+touch engine/src/*.rs
+gate=(cargo test -p harness --profile mutants --test mutation_gate --test windows --test contracts --test regressions --test extract_memo)
 "${gate[@]}" --no-run || { echo "mutants: building the mutation gate failed" >&2; exit 2; }
 t0=$(date +%s)
 "${gate[@]}" -- --include-ignored \

@@ -466,20 +466,18 @@ impl AppendFile {
         Ok(())
     }
 
-    /// Read a chunk, from the buffer if it is still there.
+    /// Read a chunk that was written out. Every reader of an `AppendFile`
+    /// reads only chunks of earlier write-outs (the trees it modifies belong
+    /// to a committed or spilled header: `commit::apply` lays out on top of
+    /// one, compaction spills after every batch), so there is no in-buffer
+    /// path: a chunk still in the buffer would read as zeroes or past the
+    /// end of the file, a checksum or I/O error, never wrong data.
     pub fn read_chunk(&self, pos: u64) -> Result<Vec<u8>> {
-        if pos >= self.buf_start && !self.buf.is_empty() {
-            let mem = MemFile {
-                base: self.buf_start,
-                bytes: &self.buf,
-            };
-            return read_chunk_from(&mem, pos);
-        }
         read_chunk(self.file.as_ref(), pos)
     }
 }
 
-/// Where chunks can be read from: a file, or an [`AppendFile`] with its buffer.
+/// Where chunks can be read from: a file, or an [`AppendFile`]'s file.
 pub trait ChunkSource {
     /// Read and verify the chunk at `pos`.
     fn chunk(&self, pos: u64) -> Result<Vec<u8>>;
@@ -495,39 +493,6 @@ impl ChunkSource for Arc<dyn VfsFile> {
     fn chunk(&self, pos: u64) -> Result<Vec<u8>> {
         read_chunk(self.as_ref(), pos)
     }
-}
-
-/// The in-memory tail of an [`AppendFile`], readable like a file.
-#[derive(Debug)]
-struct MemFile<'a> {
-    base: u64,
-    bytes: &'a [u8],
-}
-
-fn read_chunk_from(mem: &MemFile<'_>, pos: u64) -> Result<Vec<u8>> {
-    let read = |at: u64, len: u64| -> Result<(Vec<u8>, u64)> {
-        let span = raw_span(at, len)?;
-        let start = (at - mem.base) as usize;
-        let raw = mem
-            .bytes
-            .get(start..start.saturating_add(span as usize))
-            .ok_or_else(|| Error::Corrupted {
-                offset: at,
-                what: "chunk runs past the write buffer".into(),
-            })?;
-        let out = raw
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !(at + *i as u64).is_multiple_of(BLOCK_BYTES))
-            .map(|(_, b)| *b)
-            .collect();
-        Ok((out, at + span))
-    };
-    let (prefix, after) = read(pos, CHUNK_PREFIX_BYTES as u64)?;
-    let (len, stored) = split_prefix(&prefix);
-    let (payload, _) = read(after, u64::from(len))?;
-    verify_checksum(pos, &payload, stored)?;
-    Ok(payload)
 }
 
 // ---- little encoding helpers -------------------------------------------------

@@ -203,10 +203,9 @@ pub fn recover(file: &Arc<dyn VfsFile>, policy: RecoveryPolicy) -> Result<Recove
     // header again, as an append (see the module doc).
     if let Some(pos) = found.pos {
         if !mutants::active(Mutant::TrustPageCacheAfterFsyncFailure) {
-            let copy = Header {
-                prev_header: found.header.prev_header,
-                ..found.header.clone()
-            };
+            // The same header, previous header included (the chain skips
+            // the original).
+            let copy = found.header.clone();
             let mut out = format::AppendFile::new(file.clone(), found.end);
             let copy_pos = out.append_header(&copy)?;
             out.write_out()?;

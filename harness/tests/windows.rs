@@ -247,3 +247,67 @@ fn a_forgotten_deferred_unlink_is_a_divergence() {
     .expect_err("the forgotten deferral is caught");
     assert_eq!(failure.invariant(), "single-authority", "{failure}");
 }
+
+/// Retrying deferred unlinks, against what else can happen to them: the
+/// removal is made durable at once (the directory image, before any open,
+/// no longer has the old revision); a file some other retrier removed
+/// first counts as gone; any error but "busy" is reported and the unlink
+/// stays pending.
+#[test]
+fn deferred_unlink_retries_are_durable_and_report_errors() {
+    let durable_names = |sim: &SimVfs| -> Vec<String> {
+        sim.durable_files()
+            .keys()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect()
+    };
+    let old = Path::new(DB_DIR).join("db.couch.1");
+
+    // Removed and made durable.
+    let sim = windows_disk(6);
+    let (store, mut model) = populated(&sim, 12);
+    let reader = store.snapshot().expect("snapshot");
+    assert!(compact(&store, &mut model).unlink_deferred);
+    drop(reader);
+    assert!(durable_names(&sim).contains(&"db.couch.1".to_string()));
+    assert_eq!(store.retry_pending_deletions().expect("retry"), 1);
+    assert_eq!(
+        durable_names(&sim),
+        vec!["db.couch.2"],
+        "the retried unlink must be durable before the next open"
+    );
+
+    // Already gone (another retrier was first): dropped, no error.
+    let sim = windows_disk(7);
+    let (store, mut model) = populated(&sim, 12);
+    let reader = store.snapshot().expect("snapshot");
+    assert!(compact(&store, &mut model).unlink_deferred);
+    drop(reader);
+    sim.as_vfs()
+        .remove(&old)
+        .expect("remove behind the store's back");
+    assert_eq!(
+        store.retry_pending_deletions().expect("NotFound is gone"),
+        0
+    );
+    assert!(store.pending_deletions().expect("pending").is_empty());
+
+    // EIO on the unlink: reported, still pending, removed on a later retry.
+    let sim = windows_disk(8);
+    let (store, mut model) = populated(&sim, 12);
+    let reader = store.snapshot().expect("snapshot");
+    assert!(compact(&store, &mut model).unlink_deferred);
+    drop(reader);
+    sim.set_faults(FaultConfig {
+        windows_mode: true,
+        eio_remove_nth: Some(1),
+        ..FaultConfig::default()
+    });
+    assert!(
+        store.retry_pending_deletions().is_err(),
+        "an EIO on the unlink is not 'still open'"
+    );
+    assert_eq!(store.pending_deletions().expect("pending"), vec![old]);
+    assert_eq!(store.retry_pending_deletions().expect("retry"), 1);
+    assert_eq!(files(&sim), vec!["db.couch.2"]);
+}
