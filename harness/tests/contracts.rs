@@ -528,6 +528,56 @@ fn deep_chain(levels: usize, refuse: bool) {
     });
 }
 
+/// An interior node whose entry for its child lies, the chunk intact: a
+/// reduce that is not the child's recount, or a separator that is not the
+/// child's last key. Verify must refuse both (SPEC 3: a header's trees
+/// verify), with a truthful copy of the same node as the control.
+#[test]
+fn verify_refuses_a_parent_entry_that_lies_about_its_child() {
+    type Lie = fn([u64; 3]) -> [u64; 3];
+    let lies: [(&str, &[u8], Lie); 4] = [
+        ("the truth", b"a8", |r| r),
+        ("one more live document", b"a8", |r| [r[0] + 1, r[1], r[2]]),
+        ("one byte fewer", b"a8", |r| [r[0], r[1], r[2] - 1]),
+        ("a separator past the last key", b"a9", |r| r),
+    ];
+    for (lie, separator, reduce) in lies {
+        let sim = SimVfs::new(8);
+        let (store, _) = open(&sim);
+        commit(&store, "a", 9);
+        let snap = store.snapshot().unwrap();
+        let header = snap.header().clone();
+        let header_pos = snap.header_pos().unwrap();
+        drop(snap);
+        let file = reopen_file(&sim, store);
+        let root = header.by_id.expect("a by-id root");
+        let recount = [root.reduce.live, root.reduce.deleted, root.reduce.bytes];
+        let node = one_child_interior(separator, root.pos, reduce(recount));
+        let mut top = root;
+        top.pos = append_chunks(&file, &[node])[0];
+        let forged = Header {
+            by_id: Some(top),
+            prev_header: Some(header_pos),
+            ..header.clone()
+        };
+        append_header(&file, &forged, &[]);
+        drop(file);
+        let (store, report) = open(&sim);
+        assert!(report.damaged_headers.is_empty(), "{lie}: well formed");
+        let snap = store.snapshot().unwrap();
+        assert_eq!(snap.header().by_id, Some(top), "{lie}: the forged header");
+        let verdict = snap.verify();
+        if lie == "the truth" {
+            verdict.unwrap_or_else(|e| panic!("a truthful parent refused: {e}"));
+        } else {
+            assert!(
+                matches!(verdict, Err(engine::Error::Verify(_))),
+                "a parent entry with {lie} passed verify: {verdict:?}"
+            );
+        }
+    }
+}
+
 /// A PiTR compaction of a file whose own retained history purged a
 /// tombstone between two headers (the file a purging PiTR compaction
 /// wrote): "changes since" cannot show a purged delete, so the replay must
