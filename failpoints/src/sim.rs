@@ -873,6 +873,18 @@ impl SimVfs {
         st.image(|d| &d.visible, |f| &f.visible)
     }
 
+    /// The bytes of every visible file, summed: the length of what
+    /// [`SimVfs::files`] holds, without copying it.
+    pub fn visible_bytes(&self) -> u64 {
+        let st = self.lock();
+        st.dirs
+            .values()
+            .flat_map(|d| d.visible.values())
+            .filter_map(|id| st.files.get(id))
+            .map(|f| f.visible.len() as u64)
+            .sum()
+    }
+
     /// What [`CrashMode::DropUnsynced`] would leave: durable entries with
     /// their durable bytes.
     pub fn durable_files(&self) -> BTreeMap<PathBuf, Vec<u8>> {

@@ -75,6 +75,31 @@ fn basic_file_semantics() {
     sim.verify().unwrap();
 }
 
+/// `visible_bytes` is the length of everything `files` holds: visible
+/// entries only (an unlinked file still open is not counted), unsynced
+/// bytes included.
+#[test]
+fn visible_bytes_sums_what_files_holds() {
+    let sim = sim_with_dir(1);
+    let sum = |sim: &SimVfs| sim.files().values().map(|b| b.len() as u64).sum::<u64>();
+    assert_eq!(sim.visible_bytes(), 0);
+    let a = sim.open(&path("a"), OpenMode::Create).unwrap();
+    a.write_all_at(&[7u8; 5000], 0).unwrap();
+    a.sync().unwrap();
+    a.write_all_at(b"unsynced", 5000).unwrap();
+    let b = sim.open(&path("b"), OpenMode::Create).unwrap();
+    b.write_all_at(b"bee", 10).unwrap();
+    assert_eq!(sim.visible_bytes(), 5008 + 13);
+    assert_eq!(sim.visible_bytes(), sum(&sim));
+    sim.remove(&path("a")).unwrap();
+    assert_eq!(sim.visible_bytes(), 13, "an unlinked file is not visible");
+    assert_eq!(sim.visible_bytes(), sum(&sim));
+    drop(a);
+    sim.rename(&path("b"), &path("c")).unwrap();
+    assert_eq!(sim.visible_bytes(), 13);
+    assert_eq!(sim.visible_bytes(), sum(&sim));
+}
+
 /// Writes through its handle when dropped, as an engine's file wrapper
 /// might flush a buffer in `Drop`.
 struct WritesOnDrop(Arc<dyn VfsFile>);

@@ -854,7 +854,7 @@ impl<'a> Runner<'a> {
                 nth,
                 recovery,
             } => {
-                let used: u64 = self.sim.files().values().map(|b| b.len() as u64).sum();
+                let used = self.sim.visible_bytes();
                 if recovery {
                     let base = base_faults(&self.scenario.config);
                     self.recovery_faults = Some(with_fault(base, kind, nth, used));
