@@ -146,16 +146,15 @@ pub(crate) fn apply_op(image: &mut Vec<u8>, op: &FileOp) {
 }
 
 fn write_at(image: &mut Vec<u8>, start: usize, bytes: &[u8]) {
-    let end = start + bytes.len();
-    if start == image.len() {
-        // An append (nearly every write): no zero fill first.
-        image.extend_from_slice(bytes);
-        return;
+    if start > image.len() {
+        // A hole before the write reads as zeroes.
+        image.resize(start, 0);
     }
-    if image.len() < end {
-        image.resize(end, 0);
-    }
-    image[start..end].copy_from_slice(bytes);
+    // The part over existing bytes is copied in place, the rest appended
+    // (no zero fill of bytes about to be overwritten).
+    let over = (image.len() - start).min(bytes.len());
+    image[start..start + over].copy_from_slice(&bytes[..over]);
+    image.extend_from_slice(&bytes[over..]);
 }
 
 /// What the tears of one crash image did, for the fault counters.
@@ -316,6 +315,34 @@ mod tests {
             seen.insert(CrashMode::choose(&mut rng));
         }
         assert_eq!(seen.len(), CrashMode::ALL.len());
+    }
+
+    /// A write inside, across and past the end, and after a hole, each
+    /// against a byte-by-byte model.
+    #[test]
+    fn write_at_matches_a_byte_model() {
+        let cases: [(usize, usize, usize); 7] = [
+            (10, 0, 4),
+            (10, 3, 4),
+            (10, 8, 5),
+            (10, 10, 3),
+            (10, 14, 2),
+            (0, 0, 3),
+            (0, 5, 1),
+        ];
+        for (len, start, n) in cases {
+            let mut image: Vec<u8> = (1..=len as u8).collect();
+            let bytes: Vec<u8> = (0..n as u8).map(|b| 100 + b).collect();
+            let mut model = image.clone();
+            for (i, b) in bytes.iter().enumerate() {
+                if model.len() <= start + i {
+                    model.resize(start + i + 1, 0);
+                }
+                model[start + i] = *b;
+            }
+            write_at(&mut image, start, &bytes);
+            assert_eq!(image, model, "{n} bytes at {start} over {len}");
+        }
     }
 
     #[test]
