@@ -650,15 +650,11 @@ impl Tree {
         visit: &mut Visit<'_, ()>,
         depth: usize,
     ) -> Result<(Reduce, Arc<Verified>)> {
-        let known = {
-            let mut subtrees = subtrees.borrow_mut();
-            let known = subtrees.map.get(&(tag, ptr.pos)).cloned();
-            subtrees.hits += u64::from(known.is_some());
-            known
-        };
+        let known = subtrees.borrow().map.get(&(tag, ptr.pos)).cloned();
         if let Some(known) = known {
             // Deeper than allowed from here: walk it, for the same error.
             if depth + known.height <= MAX_DEPTH {
+                subtrees.borrow_mut().hits += 1;
                 if prev
                     .as_ref()
                     .is_some_and(|p| p.as_slice() >= known.first_key())

@@ -578,6 +578,74 @@ fn verify_refuses_a_parent_entry_that_lies_about_its_child() {
     }
 }
 
+/// The memoized walk (`verify_with_contents_memo`, the harness's extract
+/// cache) answers as the plain one at the depth limit: with the memo warmed
+/// by the real tree, a chain of one-child nodes is laid above it so that its
+/// leaves sit at the deepest allowed depth (48) or one past it. A memoized
+/// subtree may be reused only where walking it would be allowed, so both
+/// walks accept the first and refuse the second.
+#[test]
+fn a_warm_memo_refuses_what_a_walk_refuses_at_the_depth_limit() {
+    const MAX_DEPTH: usize = 48;
+    // 9 keys at fanout 4: leaves under one root; 40: two interior levels.
+    for (keys, height) in [(9u32, 1usize), (40, 2)] {
+        for levels in [MAX_DEPTH - height, MAX_DEPTH + 1 - height] {
+            let sim = SimVfs::new(12);
+            let (store, _) = open(&sim);
+            commit(&store, "a", keys);
+            let snap = store.snapshot().unwrap();
+            let mut memo = engine::ChunkMemo::default();
+            snap.verify_with_contents_memo(&mut memo)
+                .expect("the real tree");
+            let header = snap.header().clone();
+            let header_pos = snap.header_pos().unwrap();
+            drop(snap);
+            let file = reopen_file(&sim, store);
+            let last_key = (0..keys).map(|i| format!("a{i}")).max().unwrap();
+            let root = header.by_id.expect("a by-id root");
+            let reduce = [root.reduce.live, root.reduce.deleted, root.reduce.bytes];
+            let mut top = root;
+            for _ in 0..levels {
+                let node = one_child_interior(last_key.as_bytes(), top.pos, reduce);
+                top.pos = append_chunks(&file, &[node])[0];
+            }
+            let forged = Header {
+                by_id: Some(top),
+                prev_header: Some(header_pos),
+                ..header.clone()
+            };
+            append_header(&file, &forged, &[]);
+            drop(file);
+            let (store, _) = open(&sim);
+            let snap = store.snapshot().unwrap();
+            assert_eq!(snap.header().by_id, Some(top));
+            let what = format!("{levels} levels above a tree of height {height}");
+            let plain = snap.verify();
+            let (_, _, served_before) = memo.counts();
+            let memoized = snap.verify_with_contents_memo(&mut memo).map(|(r, _)| r);
+            let (_, _, served) = memo.counts();
+            if levels + height > MAX_DEPTH {
+                assert!(
+                    matches!(plain, Err(engine::Error::Corrupted { .. })),
+                    "verify walked {what}: {plain:?}"
+                );
+                assert!(
+                    matches!(memoized, Err(engine::Error::Corrupted { .. })),
+                    "the memoized walk accepted {what} (verify refuses it): {memoized:?}"
+                );
+            } else {
+                let plain = plain.unwrap_or_else(|e| panic!("verify refused {what}: {e}"));
+                let memoized =
+                    memoized.unwrap_or_else(|e| panic!("the memoized walk refused {what}: {e}"));
+                assert_eq!(plain, memoized, "{what}");
+                // The real tree below the chain and the by-seq tree are
+                // unchanged and allowed: served from memory.
+                assert!(served > served_before, "{what}: the memo served no subtree");
+            }
+        }
+    }
+}
+
 /// A PiTR compaction of a file whose own retained history purged a
 /// tombstone between two headers (the file a purging PiTR compaction
 /// wrote): "changes since" cannot show a purged delete, so the replay must
