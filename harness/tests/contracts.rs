@@ -397,6 +397,60 @@ fn one_child_interior(last_key: &[u8], child_pos: u64, reduce: [u64; 3]) -> Vec<
     out
 }
 
+/// Forge a header over a real store: `setup` fills the store (committing
+/// at least once) and sees it last; `lay` appends chunks to the closed
+/// store's file and returns the header to append after the newest real one
+/// (`prev_header` is set to it), given what `setup` returned. The store is
+/// opened again over the forgery.
+fn forged_store<T>(
+    seed: u64,
+    setup: impl FnOnce(&Store) -> T,
+    lay: impl FnOnce(&Arc<dyn VfsFile>, &Header, T) -> Header,
+) -> (Store, engine::OpenReport, Header) {
+    let sim = SimVfs::new(seed);
+    let (store, _) = open(&sim);
+    let made = setup(&store);
+    let snap = store.snapshot().unwrap();
+    let header = snap.header().clone();
+    let header_pos = snap.header_pos().unwrap();
+    drop(snap);
+    let file = reopen_file(&sim, store);
+    let forged = Header {
+        prev_header: Some(header_pos),
+        ..lay(&file, &header, made)
+    };
+    append_header(&file, &forged, &[]);
+    drop(file);
+    let (store, report) = open(&sim);
+    (store, report, forged)
+}
+
+/// `header` with its by-id root (or its local root) under `levels`
+/// one-child interior nodes laid one above the other (each separator
+/// `last_key`, each child's reduce the root's).
+fn chained(
+    file: &Arc<dyn VfsFile>,
+    header: &Header,
+    local: bool,
+    last_key: &[u8],
+    levels: usize,
+) -> Header {
+    let mut out = header.clone();
+    let root = if local {
+        &mut out.local
+    } else {
+        &mut out.by_id
+    };
+    let top = root.as_mut().expect("a root");
+    let reduce = [top.reduce.live, top.reduce.deleted, top.reduce.bytes];
+    // Positions are known only once laid out: one node at a time.
+    for _ in 0..levels {
+        let node = one_child_interior(last_key, top.pos, reduce);
+        top.pos = append_chunks(file, &[node])[0];
+    }
+    out
+}
+
 /// A by-id tree deeper than any real one (a chain of one-child interior
 /// nodes above the real root, every chunk intact, every child below its
 /// parent): every walk refuses it with a typed error instead of following
@@ -411,58 +465,41 @@ fn a_tree_deeper_than_any_real_one_is_refused() {
     }
 }
 
+/// A walk of a forged tree (`tree` says which): refused as corrupt when
+/// `refuse`, else walked without error.
+fn judge_walk(refuse: bool, tree: &str, what: &str, r: engine::Result<()>) {
+    if refuse {
+        assert!(
+            matches!(r, Err(engine::Error::Corrupted { .. })),
+            "{what} walked {tree}: {r:?}"
+        );
+    } else {
+        r.unwrap_or_else(|e| panic!("{what} refused {tree}: {e}"));
+    }
+}
+
 /// [`deep_chain`] on the local-documents tree: a local-document change
 /// modifies that tree alone (a document write reads the by-id tree first).
 fn deep_local_chain(levels: usize, refuse: bool) {
-    let sim = SimVfs::new(11);
-    let (store, _) = open(&sim);
-    for i in 0..6 {
-        store
-            .set_local(format!("_local/l{i}").as_bytes(), b"v")
-            .unwrap();
-    }
-    commit(&store, "a", 2);
-    let snap = store.snapshot().unwrap();
-    let header = snap.header().clone();
-    let header_pos = snap.header_pos().unwrap();
-    let last_key = snap
-        .locals()
-        .unwrap()
-        .into_iter()
-        .map(|(k, _)| k)
-        .max()
-        .expect("local documents");
-    drop(snap);
-    let file = reopen_file(&sim, store);
-    let root = header.local.expect("a local root");
-    let reduce = [root.reduce.live, root.reduce.deleted, root.reduce.bytes];
-    let mut top = root;
-    for _ in 0..levels {
-        let node = one_child_interior(&last_key, top.pos, reduce);
-        top.pos = append_chunks(&file, &[node])[0];
-    }
-    let forged = Header {
-        local: Some(top),
-        prev_header: Some(header_pos),
-        ..header.clone()
-    };
-    append_header(&file, &forged, &[]);
-    drop(file);
-
-    let (store, report) = open(&sim);
+    let (store, report, forged) = forged_store(
+        11,
+        |store| {
+            for i in 0..6 {
+                store
+                    .set_local(format!("_local/l{i}").as_bytes(), b"v")
+                    .unwrap();
+            }
+            commit(store, "a", 2);
+            let locals = store.snapshot().unwrap().locals().unwrap();
+            locals.into_iter().map(|(k, _)| k).max().expect("locals")
+        },
+        |file, header, last_key| chained(file, header, true, &last_key, levels),
+    );
     assert!(report.damaged_headers.is_empty());
     let snap = store.snapshot().unwrap();
-    assert_eq!(snap.header().local, Some(top));
-    let judge = |what: &str, r: engine::Result<()>| {
-        if refuse {
-            assert!(
-                matches!(r, Err(engine::Error::Corrupted { .. })),
-                "{what} walked a {levels}-level local chain: {r:?}"
-            );
-        } else {
-            r.unwrap_or_else(|e| panic!("{what} refused a {levels}-level local chain: {e}"));
-        }
-    };
+    assert_eq!(snap.header().local, forged.local);
+    let judge =
+        |what: &str, r| judge_walk(refuse, &format!("a {levels}-level local chain"), what, r);
     judge("locals", snap.locals().map(|l| assert_eq!(l.len(), 7)));
     judge("verify", snap.verify().map(|_| ()));
     judge("a local-document flush", {
@@ -472,48 +509,20 @@ fn deep_local_chain(levels: usize, refuse: bool) {
 }
 
 fn deep_chain(levels: usize, refuse: bool) {
-    let sim = SimVfs::new(7);
-    let (store, _) = open(&sim);
-    commit(&store, "a", 9);
-    let snap = store.snapshot().unwrap();
-    let header = snap.header().clone();
-    let header_pos = snap.header_pos().unwrap();
-    drop(snap);
-    let file = reopen_file(&sim, store);
-    let root = header.by_id.expect("a by-id root");
-    let reduce = [root.reduce.live, root.reduce.deleted, root.reduce.bytes];
-    // Each node's child is the one before it; positions are known only once
-    // laid out, so lay out one at a time.
-    let mut top = root;
-    for _ in 0..levels {
-        let node = one_child_interior(b"a8", top.pos, reduce);
-        top.pos = append_chunks(&file, &[node])[0];
-    }
-    let forged = Header {
-        by_id: Some(top),
-        prev_header: Some(header_pos),
-        ..header.clone()
-    };
-    append_header(&file, &forged, &[]);
-    drop(file);
-
-    let (store, report) = open(&sim);
+    let (store, report, forged) = forged_store(
+        7,
+        |store| {
+            commit(store, "a", 9);
+        },
+        |file, header, ()| chained(file, header, false, b"a8", levels),
+    );
     assert!(
         report.damaged_headers.is_empty(),
         "the forged header is well formed"
     );
     let snap = store.snapshot().unwrap();
-    assert_eq!(snap.header().by_id, Some(top));
-    let judge = |what: &str, r: engine::Result<()>| {
-        if refuse {
-            assert!(
-                matches!(r, Err(engine::Error::Corrupted { .. })),
-                "{what} walked a {levels}-level chain: {r:?}"
-            );
-        } else {
-            r.unwrap_or_else(|e| panic!("{what} refused a {levels}-level chain: {e}"));
-        }
-    };
+    assert_eq!(snap.header().by_id, forged.by_id);
+    let judge = |what: &str, r| judge_walk(refuse, &format!("a {levels}-level chain"), what, r);
     judge("all_docs", snap.all_docs().map(|d| assert_eq!(d.len(), 9)));
     judge(
         "scan",
@@ -542,30 +551,30 @@ fn verify_refuses_a_parent_entry_that_lies_about_its_child() {
         ("a separator past the last key", b"a9", |r| r),
     ];
     for (lie, separator, reduce) in lies {
-        let sim = SimVfs::new(8);
-        let (store, _) = open(&sim);
-        commit(&store, "a", 9);
-        let snap = store.snapshot().unwrap();
-        let header = snap.header().clone();
-        let header_pos = snap.header_pos().unwrap();
-        drop(snap);
-        let file = reopen_file(&sim, store);
-        let root = header.by_id.expect("a by-id root");
-        let recount = [root.reduce.live, root.reduce.deleted, root.reduce.bytes];
-        let node = one_child_interior(separator, root.pos, reduce(recount));
-        let mut top = root;
-        top.pos = append_chunks(&file, &[node])[0];
-        let forged = Header {
-            by_id: Some(top),
-            prev_header: Some(header_pos),
-            ..header.clone()
-        };
-        append_header(&file, &forged, &[]);
-        drop(file);
-        let (store, report) = open(&sim);
+        let (store, report, forged) = forged_store(
+            8,
+            |store| {
+                commit(store, "a", 9);
+            },
+            |file, header, ()| {
+                let mut top = header.by_id.expect("a by-id root");
+                let r = top.reduce;
+                let node =
+                    one_child_interior(separator, top.pos, reduce([r.live, r.deleted, r.bytes]));
+                top.pos = append_chunks(file, &[node])[0];
+                Header {
+                    by_id: Some(top),
+                    ..header.clone()
+                }
+            },
+        );
         assert!(report.damaged_headers.is_empty(), "{lie}: well formed");
         let snap = store.snapshot().unwrap();
-        assert_eq!(snap.header().by_id, Some(top), "{lie}: the forged header");
+        assert_eq!(
+            snap.header().by_id,
+            forged.by_id,
+            "{lie}: the forged header"
+        );
         let verdict = snap.verify();
         if lie == "the truth" {
             verdict.unwrap_or_else(|e| panic!("a truthful parent refused: {e}"));
@@ -590,35 +599,20 @@ fn a_warm_memo_refuses_what_a_walk_refuses_at_the_depth_limit() {
     // 9 keys at fanout 4: leaves under one root; 40: two interior levels.
     for (keys, height) in [(9u32, 1usize), (40, 2)] {
         for levels in [MAX_DEPTH - height, MAX_DEPTH + 1 - height] {
-            let sim = SimVfs::new(12);
-            let (store, _) = open(&sim);
-            commit(&store, "a", keys);
-            let snap = store.snapshot().unwrap();
             let mut memo = engine::ChunkMemo::default();
-            snap.verify_with_contents_memo(&mut memo)
-                .expect("the real tree");
-            let header = snap.header().clone();
-            let header_pos = snap.header_pos().unwrap();
-            drop(snap);
-            let file = reopen_file(&sim, store);
             let last_key = (0..keys).map(|i| format!("a{i}")).max().unwrap();
-            let root = header.by_id.expect("a by-id root");
-            let reduce = [root.reduce.live, root.reduce.deleted, root.reduce.bytes];
-            let mut top = root;
-            for _ in 0..levels {
-                let node = one_child_interior(last_key.as_bytes(), top.pos, reduce);
-                top.pos = append_chunks(&file, &[node])[0];
-            }
-            let forged = Header {
-                by_id: Some(top),
-                prev_header: Some(header_pos),
-                ..header.clone()
-            };
-            append_header(&file, &forged, &[]);
-            drop(file);
-            let (store, _) = open(&sim);
+            let (store, _, forged) = forged_store(
+                12,
+                |store| {
+                    commit(store, "a", keys);
+                    let snap = store.snapshot().unwrap();
+                    snap.verify_with_contents_memo(&mut memo)
+                        .expect("the real tree");
+                },
+                |file, header, ()| chained(file, header, false, last_key.as_bytes(), levels),
+            );
             let snap = store.snapshot().unwrap();
-            assert_eq!(snap.header().by_id, Some(top));
+            assert_eq!(snap.header().by_id, forged.by_id);
             let what = format!("{levels} levels above a tree of height {height}");
             let plain = snap.verify();
             let (_, _, served_before) = memo.counts();
@@ -888,19 +882,26 @@ fn steps_after_the_end_change_nothing() {
     assert_eq!(names, vec!["db.couch.1"], "the .compact file is gone");
 }
 
-/// Stop-the-world (the benchmarks' baseline without MB-38428): the first
-/// step copies, catches up and switches under the lock.
-#[test]
-fn stop_the_world_switches_in_its_first_step() {
-    let sim = SimVfs::new(14);
+/// A store of nine documents and a stop-the-world compaction of it, not
+/// yet stepped.
+fn stop_the_world(seed: u64) -> (SimVfs, Store, engine::Compaction) {
+    let sim = SimVfs::new(seed);
     let (store, _) = open(&sim);
     commit(&store, "a", 9);
-    let mut c = store
+    let c = store
         .start_compaction(CompactionOptions {
             stop_the_world: true,
             ..CompactionOptions::default()
         })
         .unwrap();
+    (sim, store, c)
+}
+
+/// Stop-the-world (the benchmarks' baseline without MB-38428): the first
+/// step copies, catches up and switches under the lock.
+#[test]
+fn stop_the_world_switches_in_its_first_step() {
+    let (_sim, store, mut c) = stop_the_world(14);
     assert_eq!(c.step().unwrap(), Progress::Running(Phase::Unlink));
     assert_eq!(store.rev().unwrap(), 2);
     assert_eq!(c.report().catchup_rounds, 1);
@@ -930,15 +931,7 @@ fn stop_the_world_switches_in_its_first_step() {
             true,
         ),
     ] {
-        let sim = SimVfs::new(15);
-        let (store, _) = open(&sim);
-        commit(&store, "a", 9);
-        let mut c = store
-            .start_compaction(CompactionOptions {
-                stop_the_world: true,
-                ..CompactionOptions::default()
-            })
-            .unwrap();
+        let (sim, store, mut c) = stop_the_world(15);
         sim.set_faults(faults);
         assert!(c.step().is_err(), "the injected EIO fails the step");
         sim.set_faults(failpoints::FaultConfig::default());
