@@ -7,4 +7,5 @@
 pub use crate::files::{classify, compact_file_name, file_name, FileKind};
 pub use crate::format::{
     checksum_at, read_header, BLOCK_BYTES, CHUNK_PREFIX_BYTES, MARKER_DATA, MARKER_HEADER,
+    MAX_CHUNK_BYTES,
 };

@@ -49,7 +49,10 @@ pub use error::{Error, Result};
 pub use format::Header;
 pub use memo::ChunkMemo;
 pub use snapshot::{Contents, Snapshot, VerifyReport};
-pub use store::{Store, LOCAL_PREFIX, MAX_LOCAL_NAME};
+pub use store::{
+    Store, LOCAL_PREFIX, MAX_FANOUT, MAX_KEY_BYTES, MAX_LOCAL_NAME, MAX_LOCAL_VALUE,
+    MAX_VALUE_BYTES,
+};
 pub use types::{
     BackgroundEvent, BackgroundObserver, BackgroundReport, CommitInfo, CompactionOptions,
     CompactionReport, FlushStart, HeaderInfo, LocalChange, ObserverHandle, OpenReport, Phase,

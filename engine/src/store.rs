@@ -164,6 +164,12 @@ impl Store {
         if name.is_empty() || name.contains('/') {
             return Err(Error::Invalid(format!("store name {name:?}")));
         }
+        if config.fanout > MAX_FANOUT {
+            return Err(Error::Invalid(format!(
+                "fanout {} (at most {MAX_FANOUT})",
+                config.fanout
+            )));
+        }
         vfs.create_dir_all(&dir).map_err(Error::io("create dir"))?;
         if !mutants::active(Mutant::StoreDirNotSynced) {
             // A directory is an entry of its parent, durable only once the
@@ -299,6 +305,7 @@ impl Store {
     }
 
     fn queue(&self, key: &[u8], value: &[u8], deleted: bool) -> Result<u64> {
+        check_document(key, value)?;
         let mut st = self.inner.lock()?;
         st.check_writable()?;
         let seqno = st.next_seqno;
@@ -349,6 +356,12 @@ impl Store {
 
     fn queue_local(&self, name: &[u8], value: Option<&[u8]>) -> Result<u64> {
         check_local_name(name)?;
+        if let Some(value) = value.filter(|v| v.len() > MAX_LOCAL_VALUE) {
+            return Err(Error::Invalid(format!(
+                "local document value of {} bytes (at most {MAX_LOCAL_VALUE})",
+                value.len()
+            )));
+        }
         let mut st = self.inner.lock()?;
         st.check_writable()?;
         let seqno = st.next_seqno;
@@ -669,6 +682,47 @@ pub const LOCAL_PREFIX: &[u8] = b"_local/";
 
 /// The longest local-document name [`Store::set_local`] takes.
 pub const MAX_LOCAL_NAME: usize = 1024;
+
+/// The longest local-document value [`Store::set_local`] takes. Local
+/// documents live inline in their tree's leaves: a leaf of [`MAX_FANOUT`]
+/// of the longest names and values must still be one readable chunk.
+pub const MAX_LOCAL_VALUE: usize = 32 * 1024;
+
+/// The longest key [`Store::set`] and [`Store::delete`] take (keys are in
+/// the leaves of both trees and in interior nodes as separators).
+pub const MAX_KEY_BYTES: usize = 4096;
+
+/// The longest value [`Store::set`] takes. A value is stored as one chunk,
+/// and every reader refuses a chunk longer than the format's limit: a
+/// longer value would be acknowledged and then unreadable.
+pub const MAX_VALUE_BYTES: usize = format::MAX_CHUNK_BYTES as usize;
+
+/// The largest [`Config::fanout`] a store opens with: with it, a node of the
+/// longest keys (or local documents) stays well under the chunk limit.
+pub const MAX_FANOUT: usize = 1024;
+
+// Nodes of MAX_FANOUT of the largest entries fit in one chunk, with room
+// for their framing (lengths, positions, reduces).
+const _: () = assert!(
+    MAX_FANOUT * (MAX_LOCAL_NAME + MAX_LOCAL_VALUE + 64) <= format::MAX_CHUNK_BYTES as usize
+);
+const _: () = assert!(MAX_FANOUT * (MAX_KEY_BYTES + 64) <= format::MAX_CHUNK_BYTES as usize);
+
+fn check_document(key: &[u8], value: &[u8]) -> Result<()> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(Error::Invalid(format!(
+            "key of {} bytes (at most {MAX_KEY_BYTES})",
+            key.len()
+        )));
+    }
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(Error::Invalid(format!(
+            "value of {} bytes (at most {MAX_VALUE_BYTES})",
+            value.len()
+        )));
+    }
+    Ok(())
+}
 
 fn check_local_name(name: &[u8]) -> Result<()> {
     if !name.starts_with(LOCAL_PREFIX) || name.len() == LOCAL_PREFIX.len() {

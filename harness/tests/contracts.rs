@@ -640,6 +640,103 @@ fn a_warm_memo_refuses_what_a_walk_refuses_at_the_depth_limit() {
     }
 }
 
+/// The format's chunk limit holds both ways. The longest value the store
+/// takes (a chunk of exactly the limit) under the longest key is
+/// acknowledged and reads back after a reopen; one byte more of a key, a
+/// value or a local-document value, or a fanout past the limit, is refused
+/// when given (a longer value would be acknowledged and then unreadable).
+/// A chunk whose length field is past the limit (a damaged length) is
+/// refused for that length, before anything is read or allocated for it.
+#[test]
+fn the_chunk_limit_holds_both_ways() {
+    use engine::{MAX_FANOUT, MAX_KEY_BYTES, MAX_LOCAL_VALUE, MAX_VALUE_BYTES};
+    let sim = SimVfs::new(17);
+    let (store, _) = open(&sim);
+    let key = vec![b'k'; MAX_KEY_BYTES];
+    let value: Vec<u8> = (0..MAX_VALUE_BYTES).map(|i| (i % 251) as u8).collect();
+    store.set(&key, &value).unwrap();
+    store.flush().unwrap().expect("a commit");
+    drop(store);
+    let (store, _) = open(&sim);
+    let got = store
+        .get(&key)
+        .unwrap()
+        .expect("the document at the limits");
+    assert!(got.value == value, "the value at the limit reads back");
+    let refused = [
+        ("a key", store.set(&[b'k'; MAX_KEY_BYTES + 1], b"v")),
+        ("a deleted key", store.delete(&[b'k'; MAX_KEY_BYTES + 1])),
+        ("a value", store.set(b"k", &vec![0; MAX_VALUE_BYTES + 1])),
+        (
+            "a local value",
+            store.set_local(b"_local/x", &vec![0; MAX_LOCAL_VALUE + 1]),
+        ),
+    ];
+    for (what, r) in refused {
+        assert!(
+            matches!(r, Err(engine::Error::Invalid(_))),
+            "{what} one byte past the limit: {r:?}"
+        );
+    }
+    assert_eq!(store.queue_len().unwrap(), 0, "nothing refused was queued");
+    store
+        .set_local(b"_local/x", &vec![1; MAX_LOCAL_VALUE])
+        .expect("a local value at the limit");
+    let wide = Store::open_with_report(
+        sim.as_vfs(),
+        DB_DIR,
+        "wide",
+        Config {
+            fanout: MAX_FANOUT + 1,
+            ..config()
+        },
+    );
+    assert!(
+        matches!(wide, Err(engine::Error::Invalid(_))),
+        "a fanout past the limit: {:?}",
+        wide.map(|_| ())
+    );
+
+    // A by-id root whose chunk says it is 4 GiB long, in a file of a few
+    // blocks, under a header appended behind the open store's back: reading
+    // that header refuses it for the length itself.
+    let sim = SimVfs::new(18);
+    let (store, _) = open(&sim);
+    commit(&store, "a", 3);
+    let snap = store.snapshot().unwrap();
+    let mut forged = snap.header().clone();
+    let prev = snap.header_pos().unwrap();
+    drop(snap);
+    let path = store.current_path().unwrap();
+    let file = sim.as_vfs().open(&path, OpenMode::ReadWrite).unwrap();
+    let at = file.len().unwrap().div_ceil(BLOCK_BYTES) * BLOCK_BYTES;
+    let mut raw = vec![MARKER_DATA];
+    raw.extend_from_slice(&u32::MAX.to_be_bytes());
+    raw.extend_from_slice(&[0; 4]);
+    raw.extend_from_slice(b"short");
+    file.write_all_at(&raw, at).unwrap();
+    forged.by_id.as_mut().expect("a by-id root").pos = at + 1;
+    forged.prev_header = Some(prev);
+    let pos = append_header(&file, &forged, &[]);
+    let refusal = store.snapshot_at_header(pos).map(|_| ());
+    assert!(
+        matches!(&refusal, Err(engine::Error::Corrupted { what, .. }) if what.starts_with("chunk length")),
+        "a 4 GiB chunk length is refused for its length: {refusal:?}"
+    );
+    // The same for a header block whose length field says 4 GiB.
+    let at = file.len().unwrap().div_ceil(BLOCK_BYTES) * BLOCK_BYTES;
+    let mut raw = vec![MARKER_HEADER];
+    raw.extend_from_slice(&u32::MAX.to_be_bytes());
+    raw.extend_from_slice(&[0; 4]);
+    raw.extend_from_slice(b"short");
+    file.write_all_at(&raw, at).unwrap();
+    let refusal = engine::layout::read_header(file.as_ref(), at, true).map(|_| ());
+    assert!(
+        matches!(&refusal, Err(engine::Error::Corrupted { what, .. }) if what.starts_with("header length")),
+        "a 4 GiB header length is refused for its length: {refusal:?}"
+    );
+}
+
 /// A PiTR compaction of a file whose own retained history purged a
 /// tombstone between two headers (the file a purging PiTR compaction
 /// wrote): "changes since" cannot show a purged delete, so the replay must
