@@ -50,16 +50,6 @@ impl ChunkMemo {
         self.subtrees.clear();
     }
 
-    /// Chunks held.
-    pub fn len(&self) -> usize {
-        self.chunks.map.len()
-    }
-
-    /// Whether it holds no chunk.
-    pub fn is_empty(&self) -> bool {
-        self.chunks.map.is_empty()
-    }
-
     /// Chunks served from memory, chunks read from the file, and subtrees
     /// whose walk was served from memory.
     pub fn counts(&self) -> (u64, u64, u64) {

@@ -737,6 +737,97 @@ fn the_chunk_limit_holds_both_ways() {
     );
 }
 
+/// Verify refuses a header whose fields belong to different commits, each
+/// case one check: an update_seq below its trees' seqnos, a counters
+/// document of an older commit, no counters document over documents. The
+/// report of the truthful header counts what is there.
+#[test]
+fn verify_refuses_a_header_mixing_commits() {
+    type Forge = fn(&Header, &Header) -> Header;
+    let cases: [(&str, Forge); 4] = [
+        ("the truth", |_, newest| newest.clone()),
+        ("an older update_seq", |older, newest| Header {
+            update_seq: older.update_seq,
+            ..newest.clone()
+        }),
+        ("an older counters document", |older, newest| Header {
+            local: older.local,
+            ..newest.clone()
+        }),
+        ("no local tree", |_, newest| Header {
+            local: None,
+            ..newest.clone()
+        }),
+    ];
+    for (case, forge) in cases {
+        let (store, report, _) = forged_store(
+            20,
+            |store| {
+                commit(store, "a", 3);
+                let older = store.snapshot().unwrap().header().clone();
+                store.delete(b"a1").unwrap();
+                commit(store, "b", 3);
+                older
+            },
+            |_, newest, older| forge(&older, newest),
+        );
+        assert!(report.damaged_headers.is_empty(), "{case}: well formed");
+        let verdict = store.verify();
+        if case == "the truth" {
+            let r = verdict.unwrap_or_else(|e| panic!("the truthful header refused: {e}"));
+            assert_eq!((r.live, r.deleted, r.by_seq_entries), (5, 1, 6), "{r:?}");
+            assert_eq!(r.local_docs, 1, "the counters document: {r:?}");
+        } else {
+            assert!(
+                matches!(verdict, Err(engine::Error::Verify(_))),
+                "a header with {case} passed verify: {verdict:?}"
+            );
+        }
+    }
+}
+
+/// Recovery finds the newest valid header however far below the end it
+/// is: above it, more than three of its 64-block scan windows of data (a
+/// large commit whose header never landed). The tail is cut off, exactly.
+#[test]
+fn recovery_finds_a_header_below_a_long_tail() {
+    let sim = SimVfs::new(19);
+    let (store, _) = open(&sim);
+    let info = commit(&store, "a", 3);
+    let file = reopen_file(&sim, store);
+    let end = file.len().unwrap();
+    let payloads: Vec<Vec<u8>> = (0..200u32).map(|i| vec![i as u8; 4000]).collect();
+    append_chunks(&file, &payloads);
+    let tail = file.len().unwrap() - end;
+    assert!(tail > 3 * 64 * BLOCK_BYTES);
+    drop(file);
+    let (store, report) = open(&sim);
+    let snap = store.snapshot().unwrap();
+    // (Recovery writes its fresh copy of that header after the cut.)
+    assert_eq!(
+        snap.header().update_seq,
+        info.update_seq,
+        "the newest commit"
+    );
+    assert!(report.damaged_headers.is_empty());
+    assert_eq!(report.truncated_bytes, tail, "the whole tail, no more");
+}
+
+/// A store's name is one path component: empty or with a `/` is refused.
+#[test]
+fn a_store_name_is_one_path_component() {
+    let sim = SimVfs::new(21);
+    for name in ["", "a/b", "/abs"] {
+        let r = Store::open_with_report(sim.as_vfs(), DB_DIR, name, config());
+        assert!(
+            matches!(r, Err(engine::Error::Invalid(_))),
+            "store name {name:?}: {:?}",
+            r.map(|_| ())
+        );
+    }
+    open(&sim);
+}
+
 /// A PiTR compaction of a file whose own retained history purged a
 /// tombstone between two headers (the file a purging PiTR compaction
 /// wrote): "changes since" cannot show a purged delete, so the replay must
