@@ -117,6 +117,9 @@ impl Snapshot {
     fn seq_values_since(&self, since: u64, limit: usize) -> Result<Vec<(u64, SeqValue)>> {
         let lo = doc::seq_key(since);
         let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
         btree::range(
             &self.file,
             self.header.by_seq,

@@ -787,8 +787,10 @@ fn verify_refuses_a_header_mixing_commits() {
 }
 
 /// Recovery finds the newest valid header however far below the end it
-/// is: above it, more than three of its 64-block scan windows of data (a
-/// large commit whose header never landed). The tail is cut off, exactly.
+/// is: above it, more than three of its 64-block scan windows of torn
+/// commits (data blocks, and every fifth block a header block whose
+/// checksum is wrong). Each damaged header is reported once, newest first,
+/// and the tail is cut off, exactly.
 #[test]
 fn recovery_finds_a_header_below_a_long_tail() {
     let sim = SimVfs::new(19);
@@ -796,10 +798,22 @@ fn recovery_finds_a_header_below_a_long_tail() {
     let info = commit(&store, "a", 3);
     let file = reopen_file(&sim, store);
     let end = file.len().unwrap();
-    let payloads: Vec<Vec<u8>> = (0..200u32).map(|i| vec![i as u8; 4000]).collect();
-    append_chunks(&file, &payloads);
-    let tail = file.len().unwrap() - end;
-    assert!(tail > 3 * 64 * BLOCK_BYTES);
+    let first = end.div_ceil(BLOCK_BYTES) * BLOCK_BYTES;
+    let mut damaged = Vec::new();
+    let mut tail = Vec::new();
+    for i in 0..200u64 {
+        let mut block = vec![MARKER_DATA; BLOCK_BYTES as usize];
+        if i % 5 == 4 {
+            block[0] = MARKER_HEADER;
+            block[1..5].copy_from_slice(&40u32.to_be_bytes());
+            block[5..9].copy_from_slice(&[0xAB; 4]);
+            damaged.push(first + i * BLOCK_BYTES);
+        }
+        tail.extend_from_slice(&block);
+    }
+    file.write_all_at(&tail, first).unwrap();
+    let cut = file.len().unwrap() - end;
+    assert!(cut > 3 * 64 * BLOCK_BYTES);
     drop(file);
     let (store, report) = open(&sim);
     let snap = store.snapshot().unwrap();
@@ -809,8 +823,30 @@ fn recovery_finds_a_header_below_a_long_tail() {
         info.update_seq,
         "the newest commit"
     );
-    assert!(report.damaged_headers.is_empty());
-    assert_eq!(report.truncated_bytes, tail, "the whole tail, no more");
+    damaged.reverse();
+    assert_eq!(report.damaged_headers, damaged, "each damaged header once");
+    assert_eq!(report.truncated_bytes, cut, "the whole tail, no more");
+}
+
+/// changed_docs_range (compaction's bounded copy steps) returns at most
+/// `limit` documents: the first ones after `since`, in seqno order.
+#[test]
+fn changed_docs_range_returns_at_most_its_limit() {
+    let sim = SimVfs::new(22);
+    let (store, _) = open(&sim);
+    commit(&store, "a", 5);
+    let snap = store.snapshot().unwrap();
+    let all = snap.changed_docs_since(0).unwrap();
+    assert_eq!(all.len(), 5);
+    let seqnos = |docs: &[engine::DocInfo]| docs.iter().map(|d| d.seqno).collect::<Vec<_>>();
+    for since in [0, all[1].seqno] {
+        let after: Vec<_> = all.iter().filter(|d| d.seqno > since).cloned().collect();
+        for limit in 0..=6 {
+            let got = snap.changed_docs_range(since, limit).unwrap();
+            let want = &after[..limit.min(after.len())];
+            assert_eq!(seqnos(&got), seqnos(want), "since {since}, limit {limit}");
+        }
+    }
 }
 
 /// A store's name is one path component: empty or with a `/` is refused.
