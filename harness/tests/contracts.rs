@@ -849,6 +849,38 @@ fn changed_docs_range_returns_at_most_its_limit() {
     }
 }
 
+/// A flush made by a user thread, with the background flusher running,
+/// wakes the threads waiting for their mutations to be durable: in every
+/// schedule shuttle tries, a writer that set a key and waits for it
+/// returns (the flush that committed its mutation may be the user's, after
+/// which the background flusher finds the queue empty and sleeps; without
+/// the user flush's wake-up every thread would wait: shuttle reports the
+/// deadlock).
+#[test]
+fn a_user_flush_wakes_the_durability_waiters() {
+    use engine::sync::shuttle;
+    let mut config = shuttle::Config::new();
+    config.stack_size = 4 << 20;
+    config.silence_warnings = true;
+    let scheduler = shuttle::scheduler::RandomScheduler::new_from_seed(23, 300);
+    shuttle::Runner::new(scheduler, config).run(|| {
+        let sim = SimVfs::new(23);
+        let (store, _) = open(&sim);
+        let bg = store
+            .start_background(engine::BackgroundConfig {
+                compact_every_commits: None,
+                ..engine::BackgroundConfig::default()
+            })
+            .unwrap();
+        let seqno = store.set(b"k", b"v").unwrap();
+        let flusher = store.clone();
+        let user = shuttle::thread::spawn(move || flusher.flush().map(|_| ()));
+        assert!(store.wait_durable(seqno).unwrap() >= seqno);
+        user.join().unwrap().unwrap();
+        bg.shutdown().unwrap();
+    });
+}
+
 /// A store's name is one path component: empty or with a `/` is refused.
 #[test]
 fn a_store_name_is_one_path_component() {
