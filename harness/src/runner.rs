@@ -1043,7 +1043,23 @@ impl<'a> Runner<'a> {
                     }
                 }
                 _ => match store.snapshot_at_seqno(at(a))? {
-                    None => Ok(()),
+                    // PiTR and compaction drop older headers, so finding
+                    // none can be right, but not while the file still
+                    // lists a header at or below the seqno asked for.
+                    None => match store
+                        .headers()?
+                        .iter()
+                        .find(|h| h.header.update_seq <= at(a))
+                    {
+                        Some(h) => Err(oracle::Divergence::from_read(format!(
+                            "snapshot_at_seqno({}) found no header, but the file holds \
+                             one with update_seq {} (at {})",
+                            at(a),
+                            h.header.update_seq,
+                            h.pos
+                        ))),
+                        None => Ok(()),
+                    },
                     Some(snap) => {
                         let header = crate::extract::recovered_header(&snap, |v, _| {
                             crate::extract::oracle_value(v)

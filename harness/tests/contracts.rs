@@ -881,6 +881,42 @@ fn a_user_flush_wakes_the_durability_waiters() {
     });
 }
 
+/// `verify_all` verifies every header of the file, not only the newest:
+/// an older header whose root node is damaged (the newest commit replaced
+/// that node, so the newest header still verifies) fails it.
+#[test]
+fn verify_all_walks_every_header() {
+    let sim = SimVfs::new(24);
+    let (store, _) = open(&sim);
+    commit(&store, "a", 5);
+    let older_root = store
+        .snapshot()
+        .unwrap()
+        .header()
+        .by_id
+        .expect("a root")
+        .pos;
+    commit(&store, "b", 5);
+    assert_ne!(
+        store.snapshot().unwrap().header().by_id.unwrap().pos,
+        older_root
+    );
+    store.verify_all().expect("an intact file verifies");
+    let path = store.current_path().unwrap();
+    let file = sim.as_vfs().open(&path, OpenMode::ReadWrite).unwrap();
+    let at = raw_offset(older_root, CHUNK_PREFIX_BYTES as u64 - 1);
+    let mut byte = [0u8; 1];
+    file.read_exact_at(&mut byte, at).unwrap();
+    file.write_all_at(&[byte[0] ^ 0x10], at).unwrap();
+    store
+        .verify()
+        .expect("the newest header does not use the damaged node");
+    assert!(
+        store.verify_all().is_err(),
+        "verify_all passed over an older header with a damaged root"
+    );
+}
+
 /// A store's name is one path component: empty or with a `/` is refused.
 #[test]
 fn a_store_name_is_one_path_component() {
