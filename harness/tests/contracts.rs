@@ -917,6 +917,32 @@ fn verify_all_walks_every_header() {
     );
 }
 
+/// A local document's name is `_local/` and at least one byte, at most
+/// MAX_LOCAL_NAME bytes, and not the store's own counters document: any
+/// other is refused, by a set and by a delete, and nothing is queued.
+#[test]
+fn local_document_names_are_checked() {
+    let sim = SimVfs::new(25);
+    let (store, _) = open(&sim);
+    let long = [b"_local/".as_slice(), &[b'n'; engine::MAX_LOCAL_NAME]].concat();
+    let bad: [&[u8]; 5] = [b"plain", b"_local/", b"_local", &long, engine::COUNTERS_DOC];
+    for name in bad {
+        let set = store.set_local(name, b"v");
+        let delete = store.delete_local(name);
+        for (what, r) in [("set", set), ("delete", delete)] {
+            assert!(
+                matches!(r, Err(engine::Error::Invalid(_))),
+                "{what} of local name {:?}: {r:?}",
+                String::from_utf8_lossy(&name[..name.len().min(20)])
+            );
+        }
+    }
+    assert_eq!(store.queue_len().unwrap(), 0);
+    let longest = &long[..engine::MAX_LOCAL_NAME];
+    store.set_local(longest, b"v").expect("the longest name");
+    store.set_local(b"_local/x", b"v").expect("a short name");
+}
+
 /// A store's name is one path component: empty or with a `/` is refused.
 #[test]
 fn a_store_name_is_one_path_component() {
