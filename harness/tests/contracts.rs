@@ -943,6 +943,31 @@ fn local_document_names_are_checked() {
     store.set_local(b"_local/x", b"v").expect("a short name");
 }
 
+/// `memory_lock_free` (the probe a single-threaded harness asks before it
+/// pauses an engine call part-way) is false inside a flush, which holds the
+/// memory lock through its commit, and true around it.
+#[test]
+fn memory_lock_free_is_false_inside_a_flush() {
+    let sim = SimVfs::new(26);
+    let (store, _) = open(&sim);
+    assert!(store.memory_lock_free(), "an idle store");
+    let _bound = failpoints::bind_thread(&sim);
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let (probe, out) = (store.clone(), seen.clone());
+    sim.arm_pause(
+        failpoints::PausePoint::Failpoint("flush::after_data_sync"),
+        1,
+        Arc::new(move |_| *out.lock().unwrap() = Some(probe.memory_lock_free())),
+    );
+    commit(&store, "a", 2);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some(false),
+        "the flush's own failpoint, with the memory lock held"
+    );
+    assert!(store.memory_lock_free(), "after the flush");
+}
+
 /// A store's name is one path component: empty or with a `/` is refused.
 #[test]
 fn a_store_name_is_one_path_component() {
