@@ -679,6 +679,11 @@ fn the_chunk_limit_holds_both_ways() {
         );
     }
     assert_eq!(store.queue_len().unwrap(), 0, "nothing refused was queued");
+    // The documented limits (README, "Limits"), as literals.
+    assert_eq!(
+        (MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_LOCAL_VALUE, MAX_FANOUT),
+        (4096, 64 << 20, 32 << 10, 1024)
+    );
     store
         .set_local(b"_local/x", &vec![1; MAX_LOCAL_VALUE])
         .expect("a local value at the limit");
@@ -696,6 +701,11 @@ fn the_chunk_limit_holds_both_ways() {
         "a fanout past the limit: {:?}",
         wide.map(|_| ())
     );
+    let widest = Config {
+        fanout: MAX_FANOUT,
+        ..config()
+    };
+    Store::open_with_report(sim.as_vfs(), DB_DIR, "widest", widest).expect("the widest fanout");
 
     // A by-id root whose chunk says it is 4 GiB long, in a file of a few
     // blocks, under a header appended behind the open store's back: reading
