@@ -537,6 +537,23 @@ fn deep_chain(levels: usize, refuse: bool) {
     });
 }
 
+/// The verify of a forged header: the truthful control passes (its report
+/// is returned), anything else is refused as a verify error.
+fn judge_verify(
+    truthful: bool,
+    what: &str,
+    verdict: engine::Result<engine::VerifyReport>,
+) -> Option<engine::VerifyReport> {
+    if truthful {
+        return Some(verdict.unwrap_or_else(|e| panic!("the truthful control refused: {e}")));
+    }
+    assert!(
+        matches!(verdict, Err(engine::Error::Verify(_))),
+        "{what} passed verify: {verdict:?}"
+    );
+    None
+}
+
 /// An interior node whose entry for its child lies, the chunk intact: a
 /// reduce that is not the child's recount, or a separator that is not the
 /// child's last key. Verify must refuse both (SPEC 3: a header's trees
@@ -575,15 +592,11 @@ fn verify_refuses_a_parent_entry_that_lies_about_its_child() {
             forged.by_id,
             "{lie}: the forged header"
         );
-        let verdict = snap.verify();
-        if lie == "the truth" {
-            verdict.unwrap_or_else(|e| panic!("a truthful parent refused: {e}"));
-        } else {
-            assert!(
-                matches!(verdict, Err(engine::Error::Verify(_))),
-                "a parent entry with {lie} passed verify: {verdict:?}"
-            );
-        }
+        judge_verify(
+            lie == "the truth",
+            &format!("a parent entry with {lie}"),
+            snap.verify(),
+        );
     }
 }
 
@@ -782,16 +795,10 @@ fn verify_refuses_a_header_mixing_commits() {
             |_, newest, older| forge(&older, newest),
         );
         assert!(report.damaged_headers.is_empty(), "{case}: well formed");
-        let verdict = store.verify();
-        if case == "the truth" {
-            let r = verdict.unwrap_or_else(|e| panic!("the truthful header refused: {e}"));
+        let what = format!("a header with {case}");
+        if let Some(r) = judge_verify(case == "the truth", &what, store.verify()) {
             assert_eq!((r.live, r.deleted, r.by_seq_entries), (5, 1, 6), "{r:?}");
             assert_eq!(r.local_docs, 1, "the counters document: {r:?}");
-        } else {
-            assert!(
-                matches!(verdict, Err(engine::Error::Verify(_))),
-                "a header with {case} passed verify: {verdict:?}"
-            );
         }
     }
 }
